@@ -1,0 +1,18 @@
+"""Lambda entry point (CONTRACT.md): lifts publishing bans on ZEGOCLOUD RTC streams.
+
+Importing this module builds only cheap objects — no network, no AWS call, no configuration
+read; the first event builds the runtime (settings, ZEGO session, secret cache).
+"""
+
+from typing import Any
+
+from aws_lambda_powertools.utilities.typing import LambdaContext
+
+from zego_resume.dispatch import handle_event
+from zego_resume.observability import logger, metrics
+
+
+@metrics.log_metrics
+@logger.inject_lambda_context(clear_state=True)
+def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+    return handle_event(event, context)

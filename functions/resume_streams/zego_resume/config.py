@@ -1,0 +1,97 @@
+"""Configuration: the environment read once, validated and typed.
+
+Read when the first event arrives, never at import (CONTRACT.md): a missing variable is reported
+against an event, where it can be seen, instead of failing the init phase.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+DEFAULT_API_BASE_URL = "https://rtc-api.zego.im"
+DEFAULT_MAX_CALLS_PER_SECOND = 20  # ZEGO's documented limit per AppId (ZEGO-API.md)
+DEFAULT_READ_TIMEOUT_SECONDS = 3.0
+
+
+class ConfigurationError(Exception):
+    """The environment is incomplete or malformed. Not retryable until an operator fixes it."""
+
+
+@dataclass(frozen=True)
+class Settings:
+    secret_id: str
+    dead_letter_queue_url: str
+    api_base_url: str = DEFAULT_API_BASE_URL
+    is_test: bool = False
+    max_calls_per_second: int = DEFAULT_MAX_CALLS_PER_SECOND
+    max_receive_count: int | None = None
+    read_timeout_seconds: float = DEFAULT_READ_TIMEOUT_SECONDS
+
+    @classmethod
+    def from_environ(cls, environ: Mapping[str, str]) -> Settings:
+        """Build the settings from environment variables.
+
+        Raises ConfigurationError naming the variable at fault; do not retry until it is fixed.
+        """
+        return cls(
+            secret_id=_required(environ, "ZEGO_SECRET_ID"),
+            dead_letter_queue_url=_required(environ, "DEAD_LETTER_QUEUE_URL"),
+            api_base_url=_base_url(environ.get("ZEGO_API_BASE_URL", "").strip()),
+            is_test=_boolean(environ, "ZEGO_IS_TEST", default=False),
+            max_calls_per_second=_positive_int(environ, "ZEGO_MAX_CALLS_PER_SECOND")
+            or DEFAULT_MAX_CALLS_PER_SECOND,
+            max_receive_count=_positive_int(environ, "MAX_RECEIVE_COUNT"),
+            read_timeout_seconds=_positive_float(
+                environ, "ZEGO_READ_TIMEOUT_SECONDS", default=DEFAULT_READ_TIMEOUT_SECONDS
+            ),
+        )
+
+
+def _required(environ: Mapping[str, str], name: str) -> str:
+    value = environ.get(name, "").strip()
+    if not value:
+        raise ConfigurationError(f"environment variable {name} is required and is not set")
+    return value
+
+
+def _base_url(value: str) -> str:
+    if not value:
+        return DEFAULT_API_BASE_URL
+    if not value.startswith(("https://", "http://")):
+        raise ConfigurationError("ZEGO_API_BASE_URL must start with https:// (or http:// locally)")
+    return value.rstrip("/")
+
+
+def _boolean(environ: Mapping[str, str], name: str, *, default: bool) -> bool:
+    value = environ.get(name, "").strip().lower()
+    if not value:
+        return default
+    if value in ("true", "1", "yes"):
+        return True
+    if value in ("false", "0", "no"):
+        return False
+    raise ConfigurationError(f"{name} must be true or false")
+
+
+def _positive_int(environ: Mapping[str, str], name: str) -> int | None:
+    value = environ.get(name, "").strip()
+    if not value:
+        return None
+    if not value.isdigit() or int(value) < 1:
+        raise ConfigurationError(f"{name} must be a positive integer")
+    return int(value)
+
+
+def _positive_float(environ: Mapping[str, str], name: str, *, default: float) -> float:
+    value = environ.get(name, "").strip()
+    if not value:
+        return default
+    try:
+        number = float(value)
+    except ValueError:
+        number = math.nan
+    if not math.isfinite(number) or number <= 0:
+        raise ConfigurationError(f"{name} must be a positive number of seconds")
+    return number

@@ -1,0 +1,104 @@
+"""Adapter: sends what failed for good to the dead-letter queue, and says which sends failed.
+
+It never raises: a letter that could not be sent is reported back, and the caller hands its
+message back to the source (batchItemFailures, or an exception for async invocations) so that
+nothing is dropped.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+MAX_BATCH_ENTRIES = 10  # SQS SendMessageBatch limit
+MAX_BATCH_BYTES = 256 * 1024  # keep a batch under the classic payload limit; bigger letters go alone
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class DeadLetter:
+    body: str
+    attributes: dict[str, str]  # sent as String message attributes
+
+    def size(self) -> int:
+        return len(self.body.encode()) + sum(
+            len(name) + len(value.encode()) for name, value in self.attributes.items()
+        )
+
+
+def _boto3_sqs_client() -> Any:
+    # Created on the first dead letter only: most invocations never need it, and a client costs
+    # tens of milliseconds to build. No endpoint or region here: AWS_REGION and AWS_ENDPOINT_URL
+    # apply.
+    import boto3
+    from botocore.config import Config
+
+    config = Config(connect_timeout=2, read_timeout=5, retries={"mode": "standard", "max_attempts": 3})
+    return boto3.client("sqs", config=config)
+
+
+class DeadLetterQueue:
+    def __init__(self, queue_url: str, *, client_factory: Callable[[], Any] = _boto3_sqs_client) -> None:
+        self._queue_url = queue_url
+        self._client_factory = client_factory
+        self._client: Any = None
+
+    def send(self, letters: Sequence[DeadLetter]) -> list[bool]:
+        """Send every letter; the result says, letter by letter, whether SQS accepted it.
+
+        Never raises. A False means: do not acknowledge that letter's source message.
+        """
+        sent = [False] * len(letters)
+        for batch in _batches(letters):
+            try:
+                accepted = self._send_batch([(index, letters[index]) for index in batch])
+            except Exception as error:  # boto3 raises many types; each means "not sent"
+                logger.error("dead-letter send failed", extra={"error": type(error).__name__})
+                continue
+            for index in accepted:
+                sent[index] = True
+        return sent
+
+    def _send_batch(self, batch: list[tuple[int, DeadLetter]]) -> list[int]:
+        if self._client is None:
+            self._client = self._client_factory()
+        response = self._client.send_message_batch(
+            QueueUrl=self._queue_url,
+            Entries=[
+                {
+                    "Id": str(index),
+                    "MessageBody": letter.body,
+                    "MessageAttributes": {
+                        name: {"DataType": "String", "StringValue": value}
+                        for name, value in letter.attributes.items()
+                        if value
+                    },
+                }
+                for index, letter in batch
+            ],
+        )
+        for failed in response.get("Failed", []):
+            logger.error(
+                "dead-letter send refused",
+                extra={"error": failed.get("Code"), "sender_fault": failed.get("SenderFault")},
+            )
+        return [int(entry["Id"]) for entry in response.get("Successful", [])]
+
+
+def _batches(letters: Sequence[DeadLetter]) -> list[list[int]]:
+    batches: list[list[int]] = []
+    current: list[int] = []
+    size = 0
+    for index, letter in enumerate(letters):
+        letter_size = letter.size()
+        if current and (len(current) == MAX_BATCH_ENTRIES or size + letter_size > MAX_BATCH_BYTES):
+            batches.append(current)
+            current, size = [], 0
+        current.append(index)
+        size += letter_size
+    if current:
+        batches.append(current)
+    return batches
