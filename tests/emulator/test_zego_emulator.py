@@ -647,6 +647,33 @@ def test_random_faults_with_probability_1_hit_every_call(
     assert emulator.applied() == []
 
 
+def test_targeted_fault_hits_only_calls_carrying_the_stream(
+    emulator: ZegoEmulator, session: requests.Session
+) -> None:
+    # Given a fault aimed at one stream, for its next two calls
+    emulator.inject_for_stream("target", Fault.of_code(30003), times=2)
+    # When calls with and without that stream are sent
+    codes = [
+        code_of(session, emulator, stream_ids=("other",), sequence="1"),
+        code_of(session, emulator, stream_ids=("x", "target"), sequence="2"),
+        code_of(session, emulator, stream_ids=("target",), sequence="3"),
+        code_of(session, emulator, stream_ids=("target",), sequence="4"),
+    ]
+    # Then only the first two carrying it are faulted, and the fault is then used up
+    assert codes == [0, 30003, 30003, 0]
+    assert emulator.stream_state("target") == ("resumed", 4)
+
+
+def test_targeted_fault_without_a_count_persists_until_cleared(
+    emulator: ZegoEmulator, session: requests.Session
+) -> None:
+    emulator.inject_for_stream("target", Fault.of_code(42004))
+    codes = [code_of(session, emulator, stream_ids=("target",), sequence=str(n)) for n in (1, 2, 3)]
+    emulator.clear_faults()
+    assert codes == [42004, 42004, 42004]
+    assert code_of(session, emulator, stream_ids=("target",), sequence="4") == 0
+
+
 def test_random_faults_with_probability_0_are_off(emulator: ZegoEmulator, session: requests.Session) -> None:
     # Given random faults turned off
     emulator.inject_randomly([Fault.of_code(30003)], probability=1.0)
