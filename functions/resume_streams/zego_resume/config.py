@@ -9,6 +9,7 @@ from __future__ import annotations
 import math
 from collections.abc import Mapping
 from dataclasses import dataclass
+from urllib.parse import urlsplit
 
 DEFAULT_API_BASE_URL = "https://rtc-api.zego.im"
 DEFAULT_MAX_CALLS_PER_SECOND = 20  # ZEGO's documented limit per AppId (ZEGO-API.md)
@@ -59,8 +60,9 @@ def _required(environ: Mapping[str, str], name: str) -> str:
 def _base_url(value: str) -> str:
     if not value:
         return DEFAULT_API_BASE_URL
-    if not value.startswith(("https://", "http://")):
-        raise ConfigurationError("ZEGO_API_BASE_URL must start with https:// (or http:// locally)")
+    url = urlsplit(value)
+    if url.scheme not in ("https", "http") or not url.hostname:
+        raise ConfigurationError("ZEGO_API_BASE_URL must be https://<host> (or http:// locally)")
     return value.rstrip("/")
 
 
@@ -79,7 +81,7 @@ def _positive_int(environ: Mapping[str, str], name: str) -> int | None:
     value = environ.get(name, "").strip()
     if not value:
         return None
-    if not value.isdigit() or int(value) < 1:
+    if not (value.isascii() and value.isdigit()) or int(value) < 1:
         raise ConfigurationError(f"{name} must be a positive integer")
     return int(value)
 

@@ -7,6 +7,10 @@ twice the budget inside one sliding second. This pacer does two small things ins
 starts evenly (1/N s apart), and it never starts the (N+1)-th call until a second and a margin
 have passed since the N-th call before it, so the calls' arrival times at ZEGO, which jitter by a
 few milliseconds, still fit the window.
+
+Both rules are checked against the moment a caller actually goes, recorded under the lock, not
+against the moment it was promised: a thread that wakes late from its sleep (the GIL, a busy
+core) would otherwise go out together with the next one and squeeze 21 calls into a second.
 """
 
 from __future__ import annotations
@@ -31,32 +35,38 @@ class CallPacer:
         if calls_per_second < 1:
             raise ValueError("calls_per_second must be at least 1")
         self._interval = 1.0 / calls_per_second
-        self._recent: deque[float] = deque(maxlen=calls_per_second)  # the last N start times
+        self._starts: deque[float] = deque(maxlen=calls_per_second)  # the last N actual starts
         self._next_start = 0.0
         self._clock = clock
         self._sleep = sleep
         self._lock = threading.Lock()
 
     def acquire(self, latest_start: float) -> bool:
-        """Wait for the next free start slot and take it.
+        """Wait until a call may start, and record that it starts.
 
-        Returns False at once, taking nothing, if that slot lies after `latest_start`
-        (a time.monotonic() value): the caller should give up rather than wait.
+        Returns False, recording nothing, as soon as the earliest possible start lies after
+        `latest_start` (a time.monotonic() value): the caller should give up rather than wait.
         """
-        with self._lock:
-            now = self._clock()
-            start = max(now, self._next_start)
-            if len(self._recent) == self._recent.maxlen:
-                start = max(start, self._recent[0] + WINDOW_SECONDS + WINDOW_MARGIN_SECONDS)
-            if start > latest_start:
-                return False
-            self._recent.append(start)
-            self._next_start = start + self._interval
-        if start > now:  # sleep outside the lock: later callers queue behind this slot, not it
-            self._sleep(start - now)
-        return True
+        while True:
+            with self._lock:
+                now = self._clock()
+                earliest = self._earliest_start()
+                if earliest > latest_start:
+                    return False
+                if now >= earliest:
+                    self._starts.append(now)
+                    self._next_start = now + self._interval
+                    return True
+            # Sleep outside the lock; whoever wakes first takes the turn, the others look again.
+            self._sleep(earliest - now)
 
     def pause(self, seconds: float) -> None:
-        """Start nothing for `seconds` from now (ZEGO answered 30002: someone else spends our budget)."""
+        """Start nothing for `seconds` from now (ZEGO answered 30002: someone spends our budget)."""
         with self._lock:
             self._next_start = max(self._next_start, self._clock() + seconds)
+
+    def _earliest_start(self) -> float:
+        earliest = self._next_start
+        if len(self._starts) == self._starts.maxlen:
+            earliest = max(earliest, self._starts[0] + WINDOW_SECONDS + WINDOW_MARGIN_SECONDS)
+        return earliest

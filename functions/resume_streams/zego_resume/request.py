@@ -16,7 +16,7 @@ MAX_STREAM_ID_LENGTH = 256  # ZEGO's SDK limit
 # change the meaning of the query string, and a non-ASCII id is rejected by ZEGO anyway.
 STREAM_ID_PATTERN = re.compile(r"[A-Za-z0-9_-]+")
 # Sequences are sent as integers; ZEGO compares them as 64-bit numbers. The head-room below
-# 2**63 leaves space for the per-attempt increments (see sequencing.py).
+# 2**63 leaves space for the per-attempt increments (see call_plan.py).
 MAX_SEQUENCE = 9_000_000_000_000_000_000
 
 INVALID_REQUEST = "InvalidRequest"  # the DLQ ErrorCode of every validation failure

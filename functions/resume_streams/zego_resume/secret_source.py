@@ -57,18 +57,28 @@ class SecretsManagerCredentials:
             return self._load(force=True)
 
     def _load(self, *, force: bool) -> ZegoCredentials:
+        failure: SecretError | None = None
         try:
             raw = self._fetch(self._secret_id, max_age=self._max_age, force_fetch=force)
         except Exception as error:  # Powertools wraps every AWS failure in GetParameterError
-            raise SecretError(
+            failure = SecretError(
                 "SecretUnavailable", f"could not read the ZEGO secret ({type(error).__name__})"
-            ) from None
+            )
+        if failure is not None:  # raised outside `except`: no AWS error text rides along
+            raise failure
         parsed = self._parsed
         if parsed is not None and parsed[0] is raw:  # the cache answered: nothing to parse
             return parsed[1]
         credentials = parse_credentials(raw)
         self._parsed = (raw, credentials)
         return credentials
+
+
+def _json_or_none(text: str) -> Any:
+    try:
+        return json.loads(text)
+    except ValueError:
+        return None
 
 
 def parse_credentials(raw: object) -> ZegoCredentials:
@@ -80,10 +90,9 @@ def parse_credentials(raw: object) -> ZegoCredentials:
         raw = raw.decode("utf-8", errors="replace")
     if not isinstance(raw, str):
         raise SecretError("InvalidSecret", "the ZEGO secret has no SecretString")
-    try:
-        document = json.loads(raw)
-    except ValueError:
-        raise SecretError("InvalidSecret", "the ZEGO secret is not a JSON object") from None
+    # Decoded without raising inside `except`: a JSONDecodeError kept as __context__ would carry
+    # the whole SecretString in its `doc` attribute.
+    document = _json_or_none(raw)
     if not isinstance(document, dict):
         raise SecretError("InvalidSecret", "the ZEGO secret is not a JSON object")
     for key in ("AppId", "ServerSecret"):

@@ -117,12 +117,17 @@ class ZegoClient:
         )
         budget = max(time_left, 0.05)
         timeout = (min(CONNECT_TIMEOUT_SECONDS, budget), min(self._read_timeout, budget))
+        # The error is raised outside the `except` blocks: raised inside, even `from None` keeps
+        # the requests exception as __context__, and its text is the signed URL.
+        failure: TransportError | None = None
         try:
             response = self._session.get(self._url, params=query, timeout=timeout)
         except requests.Timeout:
-            raise TransportError("Timeout", f"no answer from ZEGO within {timeout[1]:.1f}s") from None
+            failure = TransportError("Timeout", f"no answer from ZEGO within {timeout[1]:.1f}s")
         except requests.RequestException as error:
-            raise TransportError("ConnectionError", f"{type(error).__name__} calling ZEGO") from None
+            failure = TransportError("ConnectionError", f"{type(error).__name__} calling ZEGO")
+        if failure is not None:
+            raise failure
         return parse_answer(response.status_code, response.content)
 
 

@@ -1,0 +1,75 @@
+"""The Lambda entry point: Powertools decorators around handle_event, with a pre-set runtime."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import pytest
+
+import app
+from zego_resume import dispatch
+from zego_resume.config import Settings
+from zego_resume.dispatch import ResumeIncomplete, Runtime, handle_event
+from zego_resume.resumer import Resumer
+
+from .fakes import (
+    AdmittingPacer,
+    FakeCredentials,
+    FakeDeadLetters,
+    FakeGateway,
+    FakeLambdaContext,
+    FakeSleep,
+    load_event,
+)
+
+
+def _runtime(gateway: FakeGateway) -> Runtime:
+    return Runtime(
+        settings=Settings(secret_id="zego/credentials", dead_letter_queue_url="https://sqs.example/dlq"),
+        resumer=Resumer(gateway, FakeCredentials(), AdmittingPacer(), sleep=FakeSleep(), jitter=lambda: 0.5),
+        dead_letters=FakeDeadLetters(),  # type: ignore[arg-type]
+    )
+
+
+def _metric_blobs(out: str) -> list[dict[str, Any]]:
+    return [json.loads(line) for line in out.splitlines() if line.startswith("{") and '"_aws"' in line]
+
+
+def _metric_names(blob: dict[str, Any]) -> set[str]:
+    return {
+        metric["Name"] for directive in blob["_aws"]["CloudWatchMetrics"] for metric in directive["Metrics"]
+    }
+
+
+def _total(value: float | list[float]) -> float:
+    return sum(value) if isinstance(value, list) else value
+
+
+def test_lambda_handler_answers_like_handle_event(capsys: pytest.CaptureFixture[str]) -> None:
+    # Given a warm execution environment whose runtime is already built
+    event = load_event("sqs-batch.json")
+    gateway = FakeGateway(by_stream={"stream-c": 30003}, default=0)
+    dispatch._runtime = _runtime(gateway)
+    # When Lambda calls the entry point
+    answer = app.lambda_handler(event, FakeLambdaContext())
+    capsys.readouterr()
+    # Then it answers exactly what the dispatcher answers for the same event
+    expected = handle_event(event, FakeLambdaContext(), _runtime(FakeGateway(by_stream={"stream-c": 30003})))
+    assert answer == expected
+    assert answer == {"batchItemFailures": [{"itemIdentifier": event["Records"][1]["messageId"]}]}
+
+
+def test_lambda_handler_prints_the_invocation_metrics(capsys: pytest.CaptureFixture[str]) -> None:
+    dispatch._runtime = _runtime(FakeGateway(default=0))
+    app.lambda_handler(load_event("sqs-batch.json"), FakeLambdaContext())
+    blobs = [blob for blob in _metric_blobs(capsys.readouterr().out) if "ZegoCalls" in _metric_names(blob)]
+    assert len(blobs) == 1
+    assert _total(blobs[0]["ZegoCalls"]) == 2  # two messages with different sequences: two calls
+    assert _total(blobs[0]["StreamIdsResumed"]) == 3
+
+
+def test_lambda_handler_lets_an_incomplete_async_resume_raise() -> None:
+    dispatch._runtime = _runtime(FakeGateway(default=30003))
+    with pytest.raises(ResumeIncomplete):
+        app.lambda_handler(load_event("eventbridge-event.json"), FakeLambdaContext())

@@ -1,0 +1,367 @@
+"""The resumer carries decisions to ZEGO through fakes of every port, on a fake clock."""
+
+from __future__ import annotations
+
+import itertools
+from collections.abc import Sequence
+
+import pytest
+
+from zego_resume.outcome import Failure
+from zego_resume.ports import SecretError, TransportError, ZegoCredentials
+from zego_resume.request import ResumeRequest
+from zego_resume.resumer import Deadline, PendingDecision, Resumer, ResumeReport, RetryPolicy
+
+from .fakes import (
+    ROTATED_SECRET,
+    SECRET,
+    AdmittingPacer,
+    DeadlinePacer,
+    FakeClock,
+    FakeCredentials,
+    FakeGateway,
+    FakeSleep,
+)
+
+SEQUENCE = 1_764_410_000_123
+
+
+class World:
+    """A resumer wired to fakes that share one clock: sleeping moves it."""
+
+    def __init__(
+        self,
+        gateway: FakeGateway,
+        *,
+        credentials: FakeCredentials | None = None,
+        is_test: bool = False,
+        remaining_seconds: float = 60.0,
+        pacer: AdmittingPacer | None = None,
+    ) -> None:
+        self.clock = FakeClock()
+        self.sleep = FakeSleep(self.clock)
+        self.gateway = gateway
+        self.credentials = credentials or FakeCredentials()
+        self.pacer = pacer if pacer is not None else DeadlinePacer(self.clock)
+        self.resumer = Resumer(
+            gateway,
+            self.credentials,
+            self.pacer,
+            is_test=is_test,
+            max_workers=4,
+            sleep=self.sleep,
+            jitter=lambda: 0.5,
+        )
+        self.deadline = Deadline(remaining_seconds, clock=self.clock)
+
+    def resume(self, *pending: PendingDecision) -> ResumeReport:
+        return self.resumer.resume(list(pending), self.deadline)
+
+
+def _pending(
+    key: str, stream_ids: Sequence[str], sequence: int = SEQUENCE, receive: int = 1
+) -> PendingDecision:
+    return PendingDecision(key, ResumeRequest(stream_ids=tuple(stream_ids), sequence=sequence), receive)
+
+
+def _only_failure(report: ResumeReport, key: str) -> Failure:
+    (failed,) = report.outcomes[key].failed
+    return failed[0]
+
+
+# --- success and retries ----------------------------------------------------------------------
+
+
+def test_a_successful_call_resumes_every_id() -> None:
+    world = World(FakeGateway([0]))
+    report = world.resume(_pending("d", ["stream-a", "stream-b"]))
+    assert report.outcomes["d"].resumed == ("stream-a", "stream-b")
+    assert report.outcomes["d"].failed == ()
+    assert [call.stream_ids for call in world.gateway.calls] == [("stream-a", "stream-b")]
+
+
+def test_the_first_attempt_sends_the_decisions_sequence() -> None:
+    world = World(FakeGateway([0]))
+    world.resume(_pending("d", ["s"], sequence=SEQUENCE))
+    assert world.gateway.calls[0].sequence == SEQUENCE
+
+
+@pytest.mark.parametrize(
+    "transient",
+    [30002, 30003, 42004, 100000004, 100000015, 12345, TransportError("Timeout", "no answer")],
+    ids=["30002", "30003", "42004", "100000004", "100000015", "unknown-12345", "transport-error"],
+)
+def test_a_transient_answer_is_retried_with_a_higher_sequence_until_success(
+    transient: int | Exception,
+) -> None:
+    # Given ZEGO failing twice with a transient answer, then accepting
+    world = World(FakeGateway([transient, transient, 0]))
+    # When the decision is resumed
+    report = world.resume(_pending("d", ["s"]))
+    # Then three separate calls were made, each with a strictly higher Sequence, and it succeeded
+    sequences = [call.sequence for call in world.gateway.calls]
+    assert len(sequences) == 3
+    assert all(later > earlier for earlier, later in itertools.pairwise(sequences))
+    assert report.outcomes["d"].resumed == ("s",)
+    assert report.outcomes["d"].failed == ()
+
+
+def test_back_off_delays_grow_between_retries() -> None:
+    world = World(FakeGateway([30003] * 7 + [0]))
+    world.resume(_pending("d", ["s"]))
+    delays = world.sleep.delays
+    assert len(delays) == 7
+    assert all(delay > 0 for delay in delays)
+    assert delays == sorted(delays)
+    assert delays[-1] > delays[0]
+
+
+def test_a_rate_limited_answer_pauses_the_pacer_for_at_least_zegos_window() -> None:
+    world = World(FakeGateway([30002, 0]))
+    world.resume(_pending("d", ["s"]))
+    assert world.pacer.pauses
+    assert min(world.pacer.pauses) >= 1.0  # ZEGO counts calls over a sliding second
+
+
+@pytest.mark.parametrize("code", [30004, 30005, 30006, 100000001, 100000010, 100000016])
+def test_a_permanent_code_is_not_retried(code: int) -> None:
+    world = World(FakeGateway([code, 0]))
+    report = world.resume(_pending("d", ["s"]))
+    assert len(world.gateway.calls) == 1
+    failure = _only_failure(report, "d")
+    assert failure.code == str(code)
+    assert failure.transient is False
+    assert failure.zego_request_id == "zego-req-1"
+    assert failure.attempts == 1
+
+
+def test_a_signature_mismatch_refreshes_the_secret_once_then_succeeds() -> None:
+    # Given ZEGO refusing the cached secret once (it was rotated), then accepting the fresh one
+    world = World(FakeGateway([100000005, 0]))
+    # When the decision is resumed
+    report = world.resume(_pending("d", ["s"]))
+    # Then the secret was refreshed once, the retry used it, and nothing failed
+    assert world.credentials.refreshes == 1
+    assert [call.credentials.server_secret for call in world.gateway.calls] == [SECRET, ROTATED_SECRET]
+    assert report.outcomes["d"].failed == ()
+    assert report.outcomes["d"].resumed == ("s",)
+    assert world.gateway.calls[1].sequence > world.gateway.calls[0].sequence
+
+
+def test_a_signature_mismatch_after_a_refresh_is_permanent() -> None:
+    world = World(FakeGateway([100000005, 100000005, 0]))
+    report = world.resume(_pending("d", ["s"]))
+    failure = _only_failure(report, "d")
+    assert failure.code == "100000005"
+    assert failure.transient is False
+    assert world.credentials.refreshes == 1
+    assert len(world.gateway.calls) == 2
+
+
+def test_a_refresh_that_cannot_read_the_secret_is_a_transient_failure() -> None:
+    credentials = FakeCredentials(refresh_error=SecretError("SecretUnavailable", "could not read"))
+    world = World(FakeGateway([100000005, 0]), credentials=credentials)
+    failure = _only_failure(world.resume(_pending("d", ["s"])), "d")
+    assert (failure.code, failure.transient) == ("SecretUnavailable", True)
+    assert len(world.gateway.calls) == 1
+
+
+def test_after_eight_attempts_the_call_is_reported_as_a_transient_failure() -> None:
+    # Given ZEGO answering 30003 forever
+    world = World(FakeGateway(default=30003))
+    # When the decision is resumed
+    report = world.resume(_pending("d", ["s"]))
+    # Then eight attempts were made (no more: the Sequence scheme leaves room for eight)
+    assert len(world.gateway.calls) == 8
+    failure = _only_failure(report, "d")
+    assert (failure.code, failure.transient, failure.attempts) == ("30003", True, 8)
+
+
+def test_no_attempt_repeats_a_sequence_even_when_every_attempt_fails() -> None:
+    world = World(FakeGateway(default=TransportError("ConnectionError", "refused")))
+    world.resume(_pending("d", ["s"]))
+    sequences = [call.sequence for call in world.gateway.calls]
+    assert len(set(sequences)) == len(sequences) == 8
+
+
+def test_a_retry_policy_cannot_allow_more_attempts_than_the_sequence_scheme() -> None:
+    with pytest.raises(ValueError, match="max_attempts"):
+        RetryPolicy(max_attempts=9)
+
+
+def test_a_transport_error_is_retried_and_reported_by_name_if_it_persists() -> None:
+    world = World(FakeGateway(default=TransportError("Timeout", "no answer within 3.0s")))
+    failure = _only_failure(world.resume(_pending("d", ["s"])), "d")
+    assert (failure.code, failure.transient) == ("Timeout", True)
+    assert len(world.gateway.calls) > 1
+
+
+# --- time and secrets -------------------------------------------------------------------------
+
+
+def test_with_no_time_left_no_call_is_made_and_the_failure_is_timeout() -> None:
+    # Given an invocation whose remaining time is within the safety margin already
+    world = World(FakeGateway([0]), remaining_seconds=1.0)
+    # When the decision is resumed
+    report = world.resume(_pending("d", ["s"]))
+    # Then ZEGO is never called and the decision fails transient with "Timeout"
+    assert world.gateway.calls == []
+    failure = _only_failure(report, "d")
+    assert (failure.code, failure.transient) == ("Timeout", True)
+
+
+def test_a_retry_that_would_outlive_the_deadline_is_not_made() -> None:
+    # Given little time left and ZEGO answering 30003 forever
+    world = World(FakeGateway(default=30003), remaining_seconds=3.0)
+    # When the decision is resumed
+    report = world.resume(_pending("d", ["s"]))
+    # Then it stops before eight attempts, reports ZEGO's last code, and never sleeps past the deadline
+    assert 1 <= len(world.gateway.calls) < 8
+    assert _only_failure(report, "d").code == "30003"
+    assert world.clock() <= world.deadline.at
+    # And it never sleeps for a retry it then does not make: each back-off precedes a call
+    assert len(world.sleep.delays) == len(world.gateway.calls) - 1
+
+
+def test_each_call_is_told_how_much_time_is_left() -> None:
+    world = World(FakeGateway([30003, 0]), remaining_seconds=30.0)
+    world.resume(_pending("d", ["s"]))
+    first, second = world.gateway.calls
+    assert 0 < first.time_left <= 30.0
+    assert second.time_left < first.time_left  # the back-off spent some of it
+
+
+def test_a_secret_that_cannot_be_read_fails_every_decision_transiently() -> None:
+    # Given a secret source that cannot answer
+    credentials = FakeCredentials(error=SecretError("SecretUnavailable", "could not read the ZEGO secret"))
+    world = World(FakeGateway([0]), credentials=credentials)
+    # When two decisions are resumed
+    report = world.resume(_pending("a", ["a1", "a2"]), _pending("b", ["b1"]))
+    # Then ZEGO is not called and each decision fails, whole, transient, with that code
+    assert world.gateway.calls == []
+    for key, ids in (("a", ("a1", "a2")), ("b", ("b1",))):
+        ((failure, failed_ids),) = report.outcomes[key].failed
+        assert (failure.code, failure.transient, failed_ids) == ("SecretUnavailable", True, ids)
+
+
+# --- test mode --------------------------------------------------------------------------------
+
+
+def test_in_test_mode_a_decision_without_the_prefix_is_rejected_and_not_sent() -> None:
+    # Given a test-environment resumer for AppId 123
+    world = World(FakeGateway(default=0), credentials=FakeCredentials(app_id=123), is_test=True)
+    # When one decision carries the prefix and one does not
+    report = world.resume(_pending("good", ["zegotest-123-a"]), _pending("bad", ["stream-b"]))
+    # Then the bad one is rejected, never sent, and the good one is resumed
+    assert report.rejected["bad"].reason == "MissingTestPrefix"
+    assert "bad" not in report.outcomes
+    assert report.outcomes["good"].resumed == ("zegotest-123-a",)
+    assert [sid for call in world.gateway.calls for sid in call.stream_ids] == ["zegotest-123-a"]
+
+
+# --- several calls ----------------------------------------------------------------------------
+
+
+def test_45_and_1_ids_with_the_same_sequence_take_exactly_three_calls() -> None:
+    world = World(FakeGateway(default=0))
+    big = [f"big-{index}" for index in range(45)]
+    report = world.resume(_pending("big", big), _pending("small", ["lone"]))
+    assert len(world.gateway.calls) == 3
+    assert sorted(len(call.stream_ids) for call in world.gateway.calls) == [6, 20, 20]
+    assert sorted(report.outcomes["big"].resumed) == sorted(big)
+    assert report.outcomes["small"].resumed == ("lone",)
+    assert report.stats.calls == 3
+
+
+def test_a_failed_call_fails_only_the_ids_it_carried_for_each_decision() -> None:
+    # Given a 45-id and a 1-id decision sharing a sequence, and a third with its own sequence;
+    # ZEGO refuses (permanently) the call that carries the 1-id decision's stream
+    gateway = FakeGateway(by_stream={"lone": 30006}, default=0)
+    world = World(gateway)
+    big = [f"big-{index}" for index in range(45)]
+    report = world.resume(
+        _pending("big", big),
+        _pending("small", ["lone"]),
+        _pending("other", ["other-1", "other-2"], sequence=SEQUENCE + 10_000),
+    )
+    # When the outcomes are mapped back
+    (refused_call,) = [call for call in gateway.calls if "lone" in call.stream_ids]
+    refused_big_ids = sorted(set(refused_call.stream_ids) & set(big))
+    # Then each decision fails exactly for its ids in that call, and no other decision is touched
+    assert _only_failure(report, "small").code == "30006"
+    ((failure, failed_big_ids),) = report.outcomes["big"].failed
+    assert failure.code == "30006"
+    assert sorted(failed_big_ids) == refused_big_ids
+    assert sorted(report.outcomes["big"].resumed) == sorted(set(big) - set(refused_big_ids))
+    assert report.outcomes["other"].failed == ()
+    assert sorted(report.outcomes["other"].resumed) == ["other-1", "other-2"]
+
+
+def test_a_stream_in_two_decisions_is_sent_once_and_counts_for_both() -> None:
+    world = World(FakeGateway(default=0))
+    report = world.resume(
+        _pending("old", ["shared", "old-only"], sequence=SEQUENCE),
+        _pending("new", ["shared"], sequence=SEQUENCE + 5_000),
+    )
+    sent = [sid for call in world.gateway.calls for sid in call.stream_ids]
+    assert sent.count("shared") == 1
+    (shared_call,) = [call for call in world.gateway.calls if "shared" in call.stream_ids]
+    assert shared_call.sequence == SEQUENCE + 5_000
+    assert set(report.outcomes["old"].resumed) == {"shared", "old-only"}
+    assert report.outcomes["new"].resumed == ("shared",)
+
+
+def test_a_redelivered_decision_sends_higher_sequences_than_its_first_delivery() -> None:
+    first = World(FakeGateway(default=30003))
+    first.resume(_pending("d", ["s"], receive=1))
+    second = World(FakeGateway([0]))
+    second.resume(_pending("d", ["s"], receive=2))
+    assert second.gateway.calls[0].sequence > max(call.sequence for call in first.gateway.calls)
+
+
+def test_stats_count_calls_retries_and_errors_by_code() -> None:
+    world = World(FakeGateway([30003, 30002, TransportError("Timeout", "slow"), 30003, 0]))
+    report = world.resume(_pending("d", ["s"]))
+    assert report.stats.calls == 5
+    assert report.stats.retries == 4
+    assert dict(report.stats.errors) == {"30003": 2, "30002": 1, "Timeout": 1}
+
+
+def test_stats_count_secret_refreshes() -> None:
+    world = World(FakeGateway([100000005, 0]))
+    assert world.resume(_pending("d", ["s"])).stats.secret_refreshes == 1
+
+
+def test_an_empty_batch_makes_no_call() -> None:
+    world = World(FakeGateway([0]))
+    report = world.resume()
+    assert world.gateway.calls == []
+    assert report.outcomes == {}
+
+
+def test_every_call_goes_through_the_pacer() -> None:
+    pacer = AdmittingPacer()
+    world = World(FakeGateway([30003, 30003, 0]), pacer=pacer)
+    world.resume(_pending("d", ["s"]))
+    assert len(pacer.acquisitions) == len(world.gateway.calls) == 3
+
+
+def test_a_secret_lost_between_attempts_fails_the_call_transiently() -> None:
+    # Given a secret source that answers once, then cannot be read any more
+    class FlakyCredentials(FakeCredentials):
+        def __init__(self) -> None:
+            super().__init__()
+            self.reads = 0
+
+        def current(self) -> ZegoCredentials:
+            self.reads += 1
+            if self.reads > 1:
+                raise SecretError("SecretUnavailable", "could not read the ZEGO secret")
+            return super().current()
+
+    world = World(FakeGateway([0]), credentials=FlakyCredentials())
+    # When a decision is resumed
+    failure = _only_failure(world.resume(_pending("d", ["s"])), "d")
+    # Then no call is made without credentials, and the failure is transient
+    assert world.gateway.calls == []
+    assert (failure.code, failure.transient) == ("SecretUnavailable", True)
