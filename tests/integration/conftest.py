@@ -1,78 +1,18 @@
-"""The real handler against real HTTP endpoints on loopback: moto in server mode for SQS and
-Secrets Manager, and the ZEGO emulator."""
+"""Helpers for the integration suite: canonical events, SQS batches and Lambda contexts.
+The fixtures (`moto`, `local`) live in tests/conftest.py."""
 
 from __future__ import annotations
 
 import json
-import secrets
-from collections.abc import Iterator
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import pytest
-
-from zego_resume.dispatch import reset_runtime
-from zego_resume.observability import metrics
-from zegosim.aws import MotoServer, Stack, client, create_stack, drain
+from tests.conftest import Local
 from zegosim.lambda_runtime import LambdaContext
-from zegosim.zego import ZegoEmulator
+
+__all__ = ["Local", "context", "load_event", "sqs_event"]
 
 EVENTS = Path(__file__).parents[2] / "events"
-APP_ID = 1234567890
-
-pytestmark = pytest.mark.enable_socket
-
-
-@pytest.fixture(scope="session")
-def moto() -> Iterator[MotoServer]:
-    server = MotoServer()
-    server.start()
-    yield server
-    server.stop()
-
-
-@dataclass
-class Local:
-    """One deployment on loopback: its stack, the ZEGO emulator, and the function's settings."""
-
-    stack: Stack
-    zego: ZegoEmulator
-    server_secret: str
-    environment: dict[str, str]
-
-    def dead_letters(self) -> list[dict[str, Any]]:
-        return drain(self.stack.dead_letter_queue_url, self.environment)
-
-    def rotate_secret(self) -> str:
-        """A new ServerSecret, at ZEGO and in Secrets Manager alike (what a rotation does)."""
-        new_secret = secrets.token_hex(16)
-        self.zego.rotate_secret(new_secret)
-        client("secretsmanager", self.environment).put_secret_value(
-            SecretId=self.stack.secret_id,
-            SecretString=json.dumps({"AppId": APP_ID, "ServerSecret": new_secret}),
-        )
-        self.server_secret = new_secret
-        return new_secret
-
-
-@pytest.fixture
-def local(moto: MotoServer, monkeypatch: pytest.MonkeyPatch) -> Iterator[Local]:
-    from aws_lambda_powertools.utilities import parameters
-
-    server_secret = secrets.token_hex(16)
-    environment = moto.environment()
-    stack = create_stack(app_id=APP_ID, server_secret=server_secret, environment=environment)
-    with ZegoEmulator(APP_ID, server_secret) as zego:
-        environment.update(stack.function_environment(zego.base_url, ZEGO_READ_TIMEOUT_SECONDS="1"))
-        for name, value in environment.items():
-            monkeypatch.setenv(name, value)
-        reset_runtime()
-        parameters.clear_caches()
-        metrics.clear_metrics()
-        yield Local(stack=stack, zego=zego, server_secret=server_secret, environment=environment)
-    reset_runtime()
-    parameters.clear_caches()
 
 
 def load_event(name: str) -> dict[str, Any]:

@@ -11,6 +11,8 @@ few milliseconds, still fit the window.
 Both rules are checked against the moment a caller actually goes, recorded under the lock, not
 against the moment it was promised: a thread that wakes late from its sleep (the GIL, a busy
 core) would otherwise go out together with the next one and squeeze 21 calls into a second.
+Callers are served first come, first served, so the calls of the first decisions in a batch go
+first and, when time runs short, whole decisions are finished rather than every one started.
 """
 
 from __future__ import annotations
@@ -39,14 +41,30 @@ class CallPacer:
         self._next_start = 0.0
         self._clock = clock
         self._sleep = sleep
-        self._lock = threading.Lock()
+        self._lock = threading.Condition()
+        self._tickets_issued = 0  # first come, first served: a ticket per caller
+        self._now_serving = 0
 
     def acquire(self, latest_start: float) -> bool:
-        """Wait until a call may start, and record that it starts.
+        """Wait for this caller's turn and for a start that keeps the budget; record the start.
 
-        Returns False, recording nothing, as soon as the earliest possible start lies after
+        Returns False, recording nothing, once the earliest possible start lies after
         `latest_start` (a time.monotonic() value): the caller should give up rather than wait.
         """
+        with self._lock:
+            ticket = self._tickets_issued
+            self._tickets_issued += 1
+            while ticket != self._now_serving:
+                self._lock.wait()
+        try:
+            return self._wait_for_start(latest_start)
+        finally:
+            with self._lock:
+                self._now_serving += 1
+                self._lock.notify_all()
+
+    def _wait_for_start(self, latest_start: float) -> bool:
+        # Only the caller at the head of the line gets here.
         while True:
             with self._lock:
                 now = self._clock()
@@ -57,8 +75,7 @@ class CallPacer:
                     self._starts.append(now)
                     self._next_start = now + self._interval
                     return True
-            # Sleep outside the lock; whoever wakes first takes the turn, the others look again.
-            self._sleep(earliest - now)
+            self._sleep(earliest - now)  # outside the lock: pause() may move the start meanwhile
 
     def pause(self, seconds: float) -> None:
         """Start nothing for `seconds` from now (ZEGO answered 30002: someone spends our budget)."""

@@ -1,0 +1,101 @@
+"""Arguments: every command has --help, a missing or bad argument is one line and exit 2, and the
+console script is installed."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from resumectl.cli import main
+
+pytestmark = pytest.mark.enable_socket
+
+ZEGO_RESUME = Path(sys.executable).parent / "zego-resume"
+
+
+@pytest.mark.parametrize(
+    ("argv", "expected"),
+    [
+        ([], "{dlq,send}"),
+        (["dlq"], "{list,redrive}"),
+        (["dlq", "list"], "hides"),
+        (["dlq", "redrive"], "StartMessageMoveTask"),
+        (["send"], "--event-bus"),
+    ],
+)
+def test_every_command_has_help(argv: list[str], expected: str, capsys: pytest.CaptureFixture[str]) -> None:
+    # When help is asked for
+    exit_code = main([*argv, "--help"])
+
+    # Then it is printed, and the exit is 0
+    assert exit_code == 0
+    assert expected in " ".join(capsys.readouterr().out.split())
+
+
+@pytest.mark.parametrize(
+    ("argv", "complaint"),
+    [
+        ([], "required: {dlq,send}"),
+        (["dlq"], "required: {list,redrive}"),
+        (["dlq", "list"], "--dlq-url"),
+        (["dlq", "redrive", "--dlq-url", "u"], "--queue-url"),
+        (["send", "--stream-id", "s"], "one of the arguments --queue-url --event-bus --at is required"),
+        (["send", "--queue-url", "u"], "one of the arguments --stream-id --stream-ids-file is required"),
+        (["dlq", "list", "--dlq-url", "u", "--samples", "many"], "is not a whole number"),
+        (["dlq", "list", "--dlq-url", "u", "--peek-seconds", "0"], "less than 1"),
+        (["dlq", "list", "--dlq-url", "u", "--peek-seconds", "43201"], "more than 43200"),
+        (["dlq", "redrive", "--dlq-url", "u", "--queue-url", "q", "--max", "0"], "less than 1"),
+        (["send", "--at", "tomorrow", "--stream-id", "s"], "not an ISO 8601 time"),
+        (["frobnicate"], "invalid choice"),
+    ],
+)
+def test_a_missing_or_bad_argument_is_one_line_and_exit_2(
+    argv: list[str], complaint: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # When the command line is incomplete or wrong
+    exit_code = main(argv)
+
+    # Then argparse's exit 2, with one line on stderr that says what is wrong
+    assert exit_code == 2
+    err = capsys.readouterr().err
+    assert complaint in err
+    assert len(err.strip().splitlines()) == 1
+
+
+def test_no_region_is_a_runtime_error_not_a_traceback(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # Given a shell with no AWS region anywhere
+    for name in ("AWS_REGION", "AWS_DEFAULT_REGION", "AWS_PROFILE", "AWS_ENDPOINT_URL"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("AWS_CONFIG_FILE", str(tmp_path / "none"))
+    monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", str(tmp_path / "none"))
+
+    # When a command needs AWS
+    exit_code = main(["dlq", "list", "--dlq-url", "https://sqs.invalid/1/q"])
+
+    # Then exit 1, naming botocore's error
+    assert exit_code == 1
+    err = capsys.readouterr().err
+    assert "NoRegionError" in err
+    assert "Traceback" not in err
+
+
+def test_the_console_script_is_installed() -> None:
+    # When the installed entry point is run
+    completed = subprocess.run(  # noqa: S603 - a fixed path inside this virtualenv
+        [str(ZEGO_RESUME), "--help"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+        env=os.environ.copy(),
+    )
+
+    # Then it answers with its usage
+    assert completed.returncode == 0, completed.stderr
+    assert completed.stdout.startswith("usage: zego-resume")

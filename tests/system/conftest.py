@@ -1,0 +1,66 @@
+"""System suites: the real handler behind the Lambda SQS poller emulation, moto server and the
+ZEGO emulator, all on loopback. The fixtures (`moto`, `local`) live in tests/conftest.py."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
+from typing import Any
+
+import pytest
+
+from tests.conftest import APP_ID, Local
+from zegosim.aws import client
+from zegosim.zego import ZegoEmulator
+
+
+def send_bodies(local: Local, bodies: Iterable[str | dict[str, Any]]) -> int:
+    """Put every body on the resume queue, ten per SendMessageBatch."""
+    sqs = client("sqs", local.environment)
+    pending = [body if isinstance(body, str) else json.dumps(body) for body in bodies]
+    for start in range(0, len(pending), 10):
+        answer = sqs.send_message_batch(
+            QueueUrl=local.stack.queue_url,
+            Entries=[
+                {"Id": str(index), "MessageBody": body}
+                for index, body in enumerate(pending[start : start + 10])
+            ],
+        )
+        assert not answer.get("Failed"), answer.get("Failed")
+    return len(pending)
+
+
+def set_visibility_timeout(local: Local, seconds: int) -> None:
+    client("sqs", local.environment).set_queue_attributes(
+        QueueUrl=local.stack.queue_url, Attributes={"VisibilityTimeout": str(seconds)}
+    )
+
+
+def dead_lettered_ids(letters: list[dict[str, Any]]) -> dict[str, str]:
+    """stream id -> ErrorCode, from dead letters whose body is a request."""
+    found: dict[str, str] = {}
+    for letter in letters:
+        try:
+            body = json.loads(letter["body"])
+        except ValueError:
+            continue
+        if isinstance(body, dict) and isinstance(body.get("streamIds"), list):
+            for stream_id in body["streamIds"]:
+                found[stream_id] = letter["attributes"]["ErrorCode"]
+    return found
+
+
+@contextmanager
+def own_emulator(
+    local: Local, monkeypatch: pytest.MonkeyPatch, *, calls_per_second: int, **options: Any
+) -> Iterator[ZegoEmulator]:
+    """A ZEGO emulator with its own rate limit, and the function pointed at it with that budget."""
+    from zego_resume.dispatch import reset_runtime
+
+    with ZegoEmulator(APP_ID, local.server_secret, rate_limit=calls_per_second, **options) as zego:
+        monkeypatch.setenv("ZEGO_API_BASE_URL", zego.base_url)
+        monkeypatch.setenv("ZEGO_MAX_CALLS_PER_SECOND", str(calls_per_second))
+        reset_runtime()
+        yield zego
+    reset_runtime()

@@ -1,0 +1,89 @@
+"""Chaos: a thousand decisions through the Lambda poller while ZEGO fails a quarter of the calls.
+Afterwards every stream id is resumed, or in the DLQ with its reason; none is lost, and ZEGO never
+saw a Sequence that did not rise."""
+
+from __future__ import annotations
+
+import random
+
+import pytest
+
+import app
+from zegosim.aws import drain
+from zegosim.lambda_runtime import SqsPoller
+from zegosim.zego import Fault
+
+from .conftest import Local, dead_lettered_ids, own_emulator, send_bodies, set_visibility_timeout
+
+pytestmark = [pytest.mark.integration, pytest.mark.enable_socket]
+
+REQUESTS = 1000
+# What ZEGO does to a quarter of the calls. 30002 is rare: each one rightly pauses every call
+# for a second, and a real 30002 is the emulator's own answer when pacing fails.
+FAULTS = [
+    Fault.of_code(30003),
+    Fault.of_code(42004),
+    Fault.of_code(100000015),
+    Fault.http(503),
+    Fault.http(500),
+    Fault.slow(0.6, apply=True),  # applied, but answered after the client gave up
+    Fault.slow(0.6, apply=False),
+    Fault.dropped(),
+    Fault.dropped(apply=True),  # applied, then the connection dropped
+    Fault.garbage(),
+]
+FAULT_PROBABILITY = 0.25
+
+
+def test_a_thousand_decisions_under_faults_lose_nothing(
+    local: Local, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Given 1,000 requests of 1-60 ids, each with its own sequence
+    rng = random.Random(20261129)
+    requests = [
+        {
+            "streamIds": [f"chaos-{number}-{n}" for n in range(rng.randint(1, 60))],
+            "sequence": 1764410000000 + 100 * number,
+            "requestId": f"chaos-{number}",
+        }
+        for number in range(REQUESTS)
+    ]
+    expected = {stream_id for request in requests for stream_id in request["streamIds"]}
+    set_visibility_timeout(local, 12)
+    monkeypatch.setenv("ZEGO_READ_TIMEOUT_SECONDS", "0.3")
+
+    with own_emulator(local, monkeypatch, calls_per_second=100) as zego:
+        # ... and a ZEGO failing about a quarter of the calls, a few of them with 30002
+        zego.inject_randomly([*FAULTS * 20, Fault.of_code(30002)], FAULT_PROBABILITY, seed=7)
+        send_bodies(local, requests)
+
+        # When the Lambda poller drains the queue
+        poller = SqsPoller(
+            app.lambda_handler,
+            local.stack.queue_url,
+            local.stack.queue_arn,
+            function_timeout=10,
+            environment=local.environment,
+        )
+        stats = poller.run_until_empty(idle_polls=2, max_seconds=300)
+
+        # Then every id is resumed at ZEGO or dead-lettered with a reason, and none is lost
+        letters = local.dead_letters()
+        dead = dead_lettered_ids(letters)
+        resumed = zego.resumed_stream_ids()
+        assert expected - resumed - set(dead) == set()
+        assert all(letter["attributes"].get("ErrorCode") for letter in letters)
+        assert drain(local.stack.queue_url, local.environment) == []
+        # ... the faults really happened, and so did retries
+        faulted = [call for call in zego.calls() if call.fault is not None]
+        assert len(faulted) > 0.2 * len(zego.calls())
+        assert stats.received >= REQUESTS
+        # ... and ZEGO never saw a Sequence that did not rise for a stream within its window,
+        # so nothing was applied out of order, and each stream ended at or after its decision
+        assert zego.stale() == []
+        for request in requests:
+            for stream_id in request["streamIds"]:
+                state = zego.stream_state(stream_id)
+                if stream_id in resumed:
+                    assert state is not None
+                    assert state[1] >= request["sequence"]

@@ -1,0 +1,371 @@
+"""The whole product on one machine: `make demo`.
+
+Starts moto (SQS, Secrets Manager, EventBridge) and the ZEGO emulator on loopback, creates the
+resume queue with its DLQ, the secret and an EventBridge rule delivering moderation events to the
+queue, sends a realistic mix of decisions (the events/ samples, generated ones, a few bad ones, some
+meeting injected ZEGO faults), runs the real handler behind the Lambda SQS poller emulation, shows
+progress, prints a summary, and shuts everything down. Exits 0 only if nothing was lost.
+
+With --queue-url/--dlq-url/--secret-id it uses real AWS resources instead of moto (credentials and
+region from the usual AWS variables); with --zego-url it calls that ZEGO host instead of the emulator.
+"""
+
+from __future__ import annotations
+
+import argparse
+import io
+import json
+import logging
+import os
+import random
+import secrets
+import sys
+import tempfile
+import time
+from collections import Counter
+from contextlib import ExitStack, redirect_stdout
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from .aws import Stack, client, create_stack, drain, moto_server
+from .lambda_runtime import SqsPoller
+from .zego import Fault, ZegoEmulator
+
+ROOT = Path(__file__).resolve().parents[1]
+EVENTS = ROOT / "events"
+FUNCTION_DIR = ROOT / "functions" / "resume_streams"
+APP_ID = 1234567890
+EVENT_SOURCE = "moderation.appeals"
+DETAIL_TYPE = "StreamBanLifted"
+# Short timings so the redrive path shows within the demo; template.yaml has the production ones.
+FUNCTION_TIMEOUT = 4.0
+VISIBILITY_TIMEOUT = 3
+MAX_RECEIVE_COUNT = 3
+# Transient faults for about one call in eight. 30002 is left out: the emulator's real rate limit
+# answers it whenever the pacing were wrong, which is the point of showing zero.
+RANDOM_FAULTS = (
+    Fault.of_code(30003),
+    Fault.of_code(42004),
+    Fault.of_code(100000015),
+    Fault.http(503),
+    Fault.dropped(),
+    Fault.garbage(),
+    Fault.slow(1.5, apply=False),
+)
+BAD_BODIES = (
+    "not json at all",
+    json.dumps([1, 2, 3]),
+    json.dumps({"streamIds": []}),
+    json.dumps({"streamIds": ["has space"]}),
+    json.dumps({"streamIds": ["semi;colon&Sequence=1"]}),
+    json.dumps({"streamIds": ["ok-id"], "sequence": -5}),
+    json.dumps({"version": "0", "detail-type": DETAIL_TYPE, "source": EVENT_SOURCE}),
+)
+
+
+@dataclass
+class Decisions:
+    """What the demo sent, to account for every stream id at the end."""
+
+    stream_ids: set[str] = field(default_factory=set)
+    messages: int = 0
+    bad: int = 0
+    via_eventbridge: int = 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = _parse(argv)
+    logging.getLogger("werkzeug").setLevel(logging.ERROR)  # moto's access log
+    started = time.monotonic()
+    with ExitStack() as stack:
+        env, aws = _aws(args, stack)
+        zego_url, zego = _zego(args, env, stack)
+        log_path = Path(tempfile.gettempdir()) / "zego-resume-demo-function.log"
+        function_log = stack.enter_context(log_path.open("w"))
+        handler = _load_function(
+            aws.function_environment(zego_url, ZEGO_READ_TIMEOUT_SECONDS="1"), env, function_log
+        )
+
+        say(f"local stack up: moto {env.get('AWS_ENDPOINT_URL', 'AWS')}, ZEGO {zego_url}")
+        rng = random.Random(args.seed)
+        sent = _send_decisions(aws, env, rng, args.requests, zego)
+        say(
+            f"sent {sent.messages} decisions ({sent.via_eventbridge} through EventBridge, {sent.bad} bad) "
+            f"naming {len(sent.stream_ids)} stream ids"
+        )
+        if zego is not None:
+            zego.inject_randomly(RANDOM_FAULTS, probability=args.fault_rate, seed=args.seed)
+
+        poller = SqsPoller(
+            handler,
+            aws.queue_url,
+            aws.queue_arn,
+            batch_size=10,
+            batching_window=0.2,
+            function_timeout=FUNCTION_TIMEOUT,
+            environment=env,
+        )
+        _run(poller, aws, env, zego, started, function_log)
+        return _summarise(sent, aws, env, zego, poller, started, log_path)
+
+
+def _parse(argv: list[str] | None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(prog="make demo", description=__doc__.split("\n\n")[0])
+    parser.add_argument("--requests", type=int, default=150, help="generated decisions (default 150)")
+    parser.add_argument("--fault-rate", type=float, default=0.12, help="share of ZEGO calls faulted")
+    parser.add_argument("--seed", type=int, default=7)
+    real = parser.add_argument_group("real AWS instead of moto (all three together)")
+    real.add_argument("--queue-url")
+    real.add_argument("--dlq-url")
+    real.add_argument("--secret-id")
+    parser.add_argument("--zego-url", help="a real ZEGO host instead of the emulator (no faults then)")
+    args = parser.parse_args(argv)
+    chosen = [args.queue_url, args.dlq_url, args.secret_id]
+    if any(chosen) and not all(chosen):
+        parser.error("--queue-url, --dlq-url and --secret-id go together")
+    if not 1 <= args.requests <= 5000:
+        parser.error("--requests must be within 1..5000")
+    if not 0 <= args.fault_rate <= 0.5:
+        parser.error("--fault-rate must be within 0..0.5")
+    return args
+
+
+def _aws(args: argparse.Namespace, stack: ExitStack) -> tuple[dict[str, str], Stack]:
+    if args.queue_url:
+        env = dict(os.environ)
+        sqs = client("sqs", env)
+        arns = [
+            sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+            for url in (args.queue_url, args.dlq_url)
+        ]
+        return env, Stack(args.secret_id, args.queue_url, arns[0], args.dlq_url, arns[1], MAX_RECEIVE_COUNT)
+    moto = stack.enter_context(moto_server())
+    env = moto.environment()
+    aws = create_stack(
+        app_id=APP_ID,
+        server_secret=secrets.token_hex(16),
+        environment=env,
+        name="zego-resume-demo",
+        max_receive_count=MAX_RECEIVE_COUNT,
+        visibility_timeout=VISIBILITY_TIMEOUT,
+    )
+    events = client("events", env)
+    events.put_rule(
+        Name="zego-resume-demo-decisions",
+        EventPattern=json.dumps({"source": [EVENT_SOURCE], "detail-type": [DETAIL_TYPE]}),
+    )
+    events.put_targets(Rule="zego-resume-demo-decisions", Targets=[{"Id": "queue", "Arn": aws.queue_arn}])
+    return env, aws
+
+
+def _zego(args: argparse.Namespace, env: dict[str, str], stack: ExitStack) -> tuple[str, ZegoEmulator | None]:
+    if args.zego_url:
+        return args.zego_url, None
+    secret = json.loads(
+        client("secretsmanager", env).get_secret_value(SecretId=_secret_id(args, env))["SecretString"]
+    )
+    zego = stack.enter_context(ZegoEmulator(int(secret["AppId"]), secret["ServerSecret"], latency=0.15))
+    return zego.base_url, zego
+
+
+def _secret_id(args: argparse.Namespace, env: dict[str, str]) -> str:
+    if args.secret_id:
+        return str(args.secret_id)
+    return "zego-resume-demo/zego"
+
+
+def _load_function(function_env: dict[str, str], env: dict[str, str], log: io.TextIOBase) -> Any:
+    """Import the real handler with its environment, its logs going to `log`."""
+    os.environ.update(env)
+    os.environ.update(function_env)
+    os.environ.setdefault("POWERTOOLS_SERVICE_NAME", "zego-stream-resume")
+    sys.path.insert(0, str(FUNCTION_DIR))
+    import app
+    from zego_resume.observability import logger
+
+    logger.registered_handler.setStream(log)  # type: ignore[attr-defined]
+
+    def handler(event: dict[str, Any], context: Any) -> Any:
+        with redirect_stdout(log):  # EMF metrics are printed
+            return app.lambda_handler(event, context)
+
+    return handler
+
+
+def _send_decisions(
+    aws: Stack, env: dict[str, str], rng: random.Random, count: int, zego: ZegoEmulator | None
+) -> Decisions:
+    sqs = client("sqs", env)
+    events = client("events", env)
+    sent = Decisions()
+    bodies = [
+        record["body"]
+        for name in ("sqs-batch.json", "sqs-eventbridge-envelopes.json", "sqs-mixed-batch.json")
+        for record in json.loads((EVENTS / name).read_text())["Records"]
+    ]
+    bodies.append((EVENTS / "direct-request.json").read_text())
+    bodies.extend(BAD_BODIES)
+    if zego is not None:  # two decisions meet faults that outlast every retry
+        bodies.append(json.dumps({"streamIds": ["refused-by-zego"], "requestId": "case-refused"}))
+        zego.inject_for_stream("refused-by-zego", Fault.of_code(30006))
+        bodies.append(json.dumps({"streamIds": ["zego-keeps-failing"], "requestId": "case-unlucky"}))
+        zego.inject_for_stream("zego-keeps-failing", Fault.of_code(42004))
+    details = [json.loads((EVENTS / "eventbridge-event.json").read_text())["detail"]]
+
+    # Moderation sweeps decide many streams at once: requests share a sweep's timestamp.
+    sweeps = [1764410000000 + 1000 * n for n in range(max(1, count // 4))]
+    for number in range(count):
+        request = {
+            "streamIds": [f"live-{number:05d}-{n:02d}" for n in range(rng.randint(1, 40))],
+            "sequence": rng.choice(sweeps),
+            "reason": rng.choice(["appeal granted", "timed ban ended", "false positive"]),
+            "requestId": f"case-{number:05d}",
+        }
+        if number % 10 == 0:
+            details.append(request)
+        else:
+            bodies.append(json.dumps(request))
+    rng.shuffle(bodies)
+
+    for body in bodies:
+        _account(sent, body)
+    for start in range(0, len(bodies), 10):
+        sqs.send_message_batch(
+            QueueUrl=aws.queue_url,
+            Entries=[
+                {"Id": str(n), "MessageBody": body} for n, body in enumerate(bodies[start : start + 10])
+            ],
+        )
+    for detail in details:
+        _account(sent, json.dumps(detail))
+        _put_event(events, detail)
+        sent.via_eventbridge += 1
+    return sent
+
+
+def _account(sent: Decisions, body: str) -> None:
+    """Count a decision, and the stream ids the function must settle, by the function's own rules."""
+    from zego_resume.event_shapes import read_event
+
+    [item] = read_event(
+        {"Records": [{"eventSource": "aws:sqs", "messageId": "-", "body": body}]}, invocation_id="-"
+    )
+    sent.messages += 1
+    if item.request is None:
+        sent.bad += 1
+    else:
+        sent.stream_ids.update(item.request.stream_ids)
+
+
+def _put_event(events: Any, detail: dict[str, Any]) -> None:
+    answer = events.put_events(
+        Entries=[{"Source": EVENT_SOURCE, "DetailType": DETAIL_TYPE, "Detail": json.dumps(detail)}]
+    )
+    if answer.get("FailedEntryCount"):
+        raise RuntimeError("EventBridge refused an event")
+
+
+def _run(
+    poller: SqsPoller, aws: Stack, env: dict[str, str], zego: ZegoEmulator | None, started: float, log: Any
+) -> None:
+    sqs = client("sqs", env)
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline:
+        received = poller.poll_once(wait_seconds=1)
+        _progress(poller, zego, started)
+        if received == 0 and _queue_settled(sqs, aws.queue_url):
+            break
+    print(file=sys.stderr)
+
+
+def _queue_settled(sqs: Any, queue_url: str) -> bool:
+    attributes = sqs.get_queue_attributes(
+        QueueUrl=queue_url,
+        AttributeNames=["ApproximateNumberOfMessages", "ApproximateNumberOfMessagesNotVisible"],
+    )["Attributes"]
+    return all(int(value) == 0 for value in attributes.values())
+
+
+def _progress(poller: SqsPoller, zego: ZegoEmulator | None, started: float) -> None:
+    stats = poller.stats
+    zego_part = ""
+    if zego is not None:
+        zego_part = (
+            f" | ZEGO calls {len(zego.calls()):4d}, streams resumed {len(zego.resumed_stream_ids()):5d}"
+        )
+    line = (
+        f"[{time.monotonic() - started:5.1f}s] invocations {stats.invocations:3d} | "
+        f"received {stats.received:4d} | done {stats.deleted:4d} | handed back {stats.reported_failed:3d}"
+        + zego_part
+    )
+    end = "\r" if sys.stderr.isatty() else "\n"
+    print(line, end=end, file=sys.stderr, flush=True)
+
+
+def _summarise(
+    sent: Decisions,
+    aws: Stack,
+    env: dict[str, str],
+    zego: ZegoEmulator | None,
+    poller: SqsPoller,
+    started: float,
+    log_path: Path,
+) -> int:
+    letters = drain(aws.dead_letter_queue_url, env)
+    by_reason: Counter[str] = Counter()
+    samples: dict[str, str] = {}
+    dead_lettered_ids: set[str] = set()
+    for letter in letters:
+        attributes = letter["attributes"]
+        reason = attributes.get("ErrorCode", "?")
+        if attributes.get("ErrorReason"):
+            reason += f" / {attributes['ErrorReason']}"
+        by_reason[reason] += 1
+        samples.setdefault(reason, attributes.get("ErrorMessage", ""))
+        try:
+            body = json.loads(letter["body"])
+        except ValueError:
+            continue
+        if attributes.get("ErrorCode") != "InvalidRequest" and isinstance(body, dict):
+            dead_lettered_ids.update(body.get("streamIds", []))
+
+    resumed = zego.resumed_stream_ids() if zego is not None else set()
+    lost = sent.stream_ids - resumed - dead_lettered_ids if zego is not None else set()
+    out = sys.stdout
+    print("\nSummary", file=out)
+    print(
+        f"  decisions sent          {sent.messages} ({sent.bad} bad, {sent.via_eventbridge} via EventBridge)",
+        file=out,
+    )
+    print(f"  stream ids named        {len(sent.stream_ids)}", file=out)
+    if zego is not None:
+        calls = zego.calls()
+        failed = sum(1 for call in calls if call.code != 0)
+        print(f"  stream ids resumed      {len(resumed & sent.stream_ids)}", file=out)
+        print(
+            f"  ZEGO calls              {len(calls)} ({failed} faulted and retried, "
+            f"{zego.rate_limited_count()} rate-limited, "
+            f"max {zego.max_calls_in_any_window()} in any second)",
+            file=out,
+        )
+        print(f"  stale Sequence seen     {len(zego.stale())}", file=out)
+    print(
+        f"  Lambda invocations      {poller.stats.invocations} "
+        f"({poller.stats.reported_failed} messages handed back for redelivery)",
+        file=out,
+    )
+    print(f"  dead-lettered messages  {len(letters)}", file=out)
+    for reason, count in sorted(by_reason.items()):
+        print(f"    {count:3d}  {reason:44s} e.g. {samples[reason][:70]}", file=out)
+    print(f"  lost                    {len(lost)}", file=out)
+    print(f"  took {time.monotonic() - started:.1f}s; function logs in {log_path}", file=out)
+    return 1 if lost else 0
+
+
+def say(text: str) -> None:
+    print(text, file=sys.stderr, flush=True)
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
