@@ -4,15 +4,16 @@ Importing this module builds only cheap objects — no network, no AWS call, no 
 read; the first event builds the runtime (settings, ZEGO session, secret cache).
 """
 
-from typing import Any
-
-from aws_lambda_powertools.utilities.typing import LambdaContext
+from typing import TYPE_CHECKING, Any
 
 from zego_resume.dispatch import handle_event
 from zego_resume.observability import logger, metrics
 
+if TYPE_CHECKING:  # typing only: importing it at run time costs cold-start milliseconds
+    from aws_lambda_powertools.utilities.typing import LambdaContext
+
 
 @metrics.log_metrics
 @logger.inject_lambda_context(clear_state=True)
-def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+def lambda_handler(event: dict[str, Any], context: "LambdaContext") -> dict[str, Any]:
     return handle_event(event, context)

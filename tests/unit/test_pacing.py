@@ -5,6 +5,8 @@ from __future__ import annotations
 import bisect
 import itertools
 import math
+import threading
+import time
 
 import pytest
 
@@ -140,3 +142,37 @@ def test_a_late_wake_up_does_not_squeeze_the_next_start_closer() -> None:
     assert min(later - earlier for earlier, later in itertools.pairwise(starts)) >= 0.05 - 1e-9
     for index, start in enumerate(starts):
         assert bisect.bisect_right(starts, start + 1.0) - index <= 20
+
+
+def test_waiting_callers_are_served_in_the_order_they_came() -> None:
+    # Given a caller at the head of the line, held in its pacing sleep until the test lets go
+    clock = FakeClock(100.0)
+    release = threading.Event()
+
+    def held_sleep(seconds: float) -> None:
+        release.wait(timeout=5)
+        clock.advance(seconds)
+
+    pacer = CallPacer(20, clock=clock, sleep=held_sleep)
+    assert pacer.acquire(FOREVER)  # the first call goes at once
+    served: list[str] = []
+
+    def caller(name: str) -> None:
+        assert pacer.acquire(FOREVER)
+        served.append(name)
+
+    threads = [threading.Thread(target=caller, args=(name,)) for name in ("first", "second", "third")]
+    for queued, thread in enumerate(threads):
+        thread.start()
+        deadline = time.monotonic() + 5
+        # wait until this caller is in line: the first is the head (asleep), the others queue
+        while not (pacer._busy and len(pacer._queue) == queued) and time.monotonic() < deadline:
+            time.sleep(0.001)
+
+    # When the head wakes
+    release.set()
+    for thread in threads:
+        thread.join(timeout=5)
+
+    # Then the callers went in the order they came
+    assert served == ["first", "second", "third"]

@@ -41,9 +41,11 @@ class CallPacer:
         self._next_start = 0.0
         self._clock = clock
         self._sleep = sleep
-        self._lock = threading.Condition()
-        self._tickets_issued = 0  # first come, first served: a ticket per caller
-        self._now_serving = 0
+        self._lock = threading.Lock()
+        # First come, first served: one caller waits for its start, the others queue behind it,
+        # each woken on its own (one Event each), so a turn wakes one thread, not all of them.
+        self._busy = False
+        self._queue: deque[threading.Event] = deque()
 
     def acquire(self, latest_start: float) -> bool:
         """Wait for this caller's turn and for a start that keeps the budget; record the start.
@@ -51,17 +53,23 @@ class CallPacer:
         Returns False, recording nothing, once the earliest possible start lies after
         `latest_start` (a time.monotonic() value): the caller should give up rather than wait.
         """
+        turn: threading.Event | None = None
         with self._lock:
-            ticket = self._tickets_issued
-            self._tickets_issued += 1
-            while ticket != self._now_serving:
-                self._lock.wait()
+            if self._busy:
+                turn = threading.Event()
+                self._queue.append(turn)
+            else:
+                self._busy = True
+        if turn is not None:
+            turn.wait()  # the caller ahead hands its turn over; _busy stays set meanwhile
         try:
             return self._wait_for_start(latest_start)
         finally:
             with self._lock:
-                self._now_serving += 1
-                self._lock.notify_all()
+                if self._queue:
+                    self._queue.popleft().set()
+                else:
+                    self._busy = False
 
     def _wait_for_start(self, latest_start: float) -> bool:
         # Only the caller at the head of the line gets here.

@@ -15,8 +15,8 @@ import random
 import time
 from collections import Counter
 from collections.abc import Callable, Sequence
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 from .call_plan import (
     ATTEMPTS_PER_RECEIVE,
@@ -36,6 +36,9 @@ from .ports import (
     ZegoGateway,
 )
 from .request import InvalidRequest, ResumeRequest, require_test_prefix
+
+if TYPE_CHECKING:
+    from concurrent.futures import ThreadPoolExecutor
 
 OUT_OF_TIME = "Timeout"
 
@@ -175,6 +178,9 @@ class Resumer:
             runs = [self._run_call(call, deadline) for call in calls]
         else:
             if self._executor is None:
+                # Imported here: a one-call event (the common cold start) never needs threads.
+                from concurrent.futures import ThreadPoolExecutor
+
                 self._executor = ThreadPoolExecutor(self._max_workers, thread_name_prefix="zego")
             futures = [self._executor.submit(self._run_call, call, deadline) for call in calls]
             runs = [future.result() for future in futures]
