@@ -13,7 +13,16 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 PYTEST_ARGS ?=
 
-.PHONY: install test lint format clean
+# The template's tools (SAM CLI + cfn-lint, and checkov) each need pins that clash with .venv's and
+# with each other's: two more virtualenvs under .venv-tools, built the same way.
+TOOLS := .venv-tools
+TOOLS_STAMP := $(TOOLS)/.installed
+SAM := $(TOOLS)/sam/bin/sam
+# SAM's python3.12 build workflow runs the `python3.12` it finds first on PATH: make it ours.
+# No telemetry; no container: nothing is fetched but the layer's packages, from PyPI.
+SAM_ENV := PATH="$(dir $(PYTHON312)):$$PATH" SAM_CLI_TELEMETRY=0
+
+.PHONY: install tools test lint lint-template build format clean
 
 install: $(STAMP)
 
@@ -25,7 +34,21 @@ $(STAMP): requirements-dev.txt layers/dependencies/requirements.txt pyproject.to
 	$(BIN)/python -m pip install --quiet --no-deps -e .
 	@touch $@
 
-test: install
+tools: $(TOOLS_STAMP)
+
+$(TOOLS_STAMP): requirements-tools.txt requirements-checkov.txt
+	@test -n "$(PYTHON312)" || { echo "python3.12 not found: install it (e.g. pyenv install 3.12) or pass PYTHON312=/path/to/python3.12" >&2; exit 1; }
+	rm -rf $(TOOLS)
+	$(PYTHON312) -m venv $(TOOLS)/sam
+	$(TOOLS)/sam/bin/python -m pip install --quiet --upgrade pip
+	$(TOOLS)/sam/bin/python -m pip install --quiet -r requirements-tools.txt
+	$(PYTHON312) -m venv $(TOOLS)/checkov
+	$(TOOLS)/checkov/bin/python -m pip install --quiet --upgrade pip
+	$(TOOLS)/checkov/bin/python -m pip install --quiet -r requirements-checkov.txt
+	@touch $@
+
+# tests/template lints, builds and runs the template with those tools.
+test: install tools
 	$(BIN)/pytest --cov --cov-report=term $(PYTEST_ARGS)
 
 lint: install
@@ -33,9 +56,17 @@ lint: install
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy
 
+# `sam build` into .aws-sam/build, as `sam deploy` expects it.
+build: tools
+	$(SAM_ENV) $(SAM) build --template template.yaml
+
+# cfn-lint (with the project's rules in .cfnlint/rules), checkov and `sam validate --lint`.
+lint-template: tools
+	$(SAM_ENV) scripts/lint-template template.yaml
+
 format: install
 	$(BIN)/ruff format .
 	$(BIN)/ruff check --fix .
 
 clean:
-	rm -rf $(VENV) .aws-sam .coverage
+	rm -rf $(VENV) $(TOOLS) .aws-sam .coverage
