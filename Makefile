@@ -1,6 +1,6 @@
-# The project's single entry point. `make test` (and later `make demo`) set up everything they
-# need on a fresh clone: the virtualenv at .venv is built on first use and rebuilt when the
-# requirements change.
+# The project's single entry point. `make demo` and `make test` set up everything they need on a
+# fresh clone: the virtualenv at .venv is built on first use and rebuilt when the requirements
+# change.
 
 # Lambda runs python3.12, and so do we: pyenv's 3.12 first, then any python3.12 on PATH.
 PYTHON312 ?= $(shell ls -d $$(pyenv root 2>/dev/null)/versions/3.12.*/bin/python3.12 2>/dev/null | tail -n 1)
@@ -12,6 +12,8 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 PYTEST_ARGS ?=
+DEMO_ARGS ?=
+BENCH_ARGS ?=
 
 # The template's tools (SAM CLI + cfn-lint, and checkov) each need pins that clash with .venv's and
 # with each other's: two more virtualenvs under .venv-tools, built the same way.
@@ -22,7 +24,7 @@ SAM := $(TOOLS)/sam/bin/sam
 # No telemetry; no container: nothing is fetched but the layer's packages, from PyPI.
 SAM_ENV := PATH="$(dir $(PYTHON312)):$$PATH" SAM_CLI_TELEMETRY=0
 
-.PHONY: install tools test lint lint-template build format clean
+.PHONY: install tools demo test lint lint-template build bench format clean
 
 install: $(STAMP)
 
@@ -33,6 +35,10 @@ $(STAMP): requirements-dev.txt layers/dependencies/requirements.txt pyproject.to
 	$(BIN)/python -m pip install --quiet -r requirements-dev.txt
 	$(BIN)/python -m pip install --quiet --no-deps -e .
 	@touch $@
+
+# The main job on the embedded local stack: moto, the ZEGO emulator, the Lambda SQS poller.
+demo: install
+	$(BIN)/python -m zegosim.demo $(DEMO_ARGS)
 
 tools: $(TOOLS_STAMP)
 
@@ -63,6 +69,10 @@ build: tools
 # cfn-lint (with the project's rules in .cfnlint/rules), checkov and `sam validate --lint`.
 lint-template: tools
 	$(SAM_ENV) scripts/lint-template template.yaml
+
+# Benchmarks with side-by-side baselines; `sam build` (for the package size) needs the tools.
+bench: install tools
+	$(BIN)/python -m bench.run $(BENCH_ARGS)
 
 format: install
 	$(BIN)/ruff format .

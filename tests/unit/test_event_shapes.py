@@ -246,3 +246,23 @@ def test_an_sqs_record_without_attributes_counts_as_first_receive_at_processing_
     assert item.receive_count == 1
     assert item.request is not None
     assert item.request.sequence == NOW_MS
+
+
+def test_a_redriven_async_failure_record_replays_its_original_event() -> None:
+    # Given a failed EventBridge invocation as Lambda's OnFailure destination writes it to the DLQ,
+    # sent back to the resume queue by an operator's redrive
+    original = load_event("eventbridge-event.json")
+    record = {
+        "version": "1.0",
+        "timestamp": "2026-11-29T10:10:00.000Z",
+        "requestContext": {"requestId": "r-1", "condition": "RetriesExhausted", "approximateInvokeCount": 3},
+        "requestPayload": original,
+        "responseContext": {"statusCode": 200, "functionError": "Unhandled"},
+        "responsePayload": {"errorMessage": "some stream ids are not resumed yet"},
+    }
+    # When it is read from SQS
+    [item] = _read(_sqs_event(json.dumps(record)))
+    # Then it is the original decision, with its own sequence
+    assert item.request is not None
+    assert item.request.stream_ids == tuple(original["detail"]["streamIds"])
+    assert item.request.sequence == original["detail"]["sequence"]

@@ -64,6 +64,10 @@ def _is_eventbridge(document: dict[str, Any]) -> bool:
     return "detail-type" in document and "source" in document
 
 
+def _is_async_failure_record(document: dict[str, Any]) -> bool:
+    return "requestContext" in document and "requestPayload" in document
+
+
 def _sqs_item(record: dict[str, Any], now_ms: int) -> Item:
     key = str(record.get("messageId", ""))
     attributes = record.get("attributes") or {}
@@ -76,6 +80,10 @@ def _sqs_item(record: dict[str, Any], now_ms: int) -> Item:
         document = json.loads(body)
     except ValueError:
         return _invalid(key, SQS, body, "MalformedJson", "the message body is not JSON", receive_count)
+    if isinstance(document, dict) and _is_async_failure_record(document):
+        # A failed async invocation, as Lambda's OnFailure destination wrote it to the DLQ, sent
+        # back by an operator's redrive: the original event is its requestPayload.
+        document = document["requestPayload"]
     if isinstance(document, dict) and _is_eventbridge(document):
         # EventBridge rule -> queue: the envelope's time is the decision's, SentTimestamp is later.
         return _request_item(

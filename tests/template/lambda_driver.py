@@ -1,0 +1,88 @@
+"""Runs the *built* function once, as Lambda's python3.12 runtime would: a no-Docker stand-in for
+`sam local invoke`.
+
+Started as ``python3.12 -I -S -B lambda_driver.py EVENT RESULT DIR...``: isolated (no PYTHON*
+variables, no user or site packages, not even this file's directory), so ``sys.path`` holds
+DIR... — the built function, the built layer's python/ and the runtime's boto3, in Lambda's
+order — and the standard library, nothing else; and no bytecode is written, as in Lambda's
+read-only code directories. The environment is the function's, as the template sets it.
+Writes the handler's answer (or its exception), where each third-party package came from and the
+peak memory to RESULT as JSON; the function's own output (logs, EMF metrics) goes to stdout.
+
+Standard library only: nothing else is importable here until DIR... are on the path.
+"""
+
+import json
+import sys
+import time
+import traceback
+import uuid
+
+event_path, result_path, *code_dirs = sys.argv[1:]
+sys.path[:0] = code_dirs
+
+
+class LambdaContext:
+    """What the handler and Powertools read from Lambda's context object."""
+
+    def __init__(self, timeout_seconds: float, memory_mb: int) -> None:
+        self._deadline = time.monotonic() + timeout_seconds
+        self.function_name = "zego-stream-resume-ResumeStreamsFunction"
+        self.function_version = "$LATEST"
+        self.memory_limit_in_mb = memory_mb
+        self.aws_request_id = str(uuid.uuid4())
+        self.invoked_function_arn = f"arn:aws:lambda:us-east-1:123456789012:function:{self.function_name}"
+        self.log_group_name = "/aws/lambda/zego-stream-resume-resume-streams"
+        self.log_stream_name = "driver"
+
+    def get_remaining_time_in_millis(self) -> int:
+        return max(0, int((self._deadline - time.monotonic()) * 1000))
+
+
+def origins() -> dict[str, str]:
+    """Which of DIR... each imported top-level package came from (the standard library is left
+    out)."""
+    found = {}
+    for name, module in list(sys.modules.items()):
+        path = getattr(module, "__file__", None) or ""
+        for directory in code_dirs:
+            if "." not in name and path.startswith(directory.rstrip("/") + "/"):
+                found[name] = directory
+    return found
+
+
+def peak_rss_kib() -> int:
+    """This process's peak resident memory. Not getrusage's ru_maxrss: Linux carries that over
+    from the parent (pytest) across fork and exec."""
+    with open("/proc/self/status") as status:
+        for line in status:
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1])
+    return 0
+
+
+def main() -> None:
+    import os
+
+    with open(event_path) as file:
+        event = json.load(file)
+    context = LambdaContext(float(os.environ["DRIVER_TIMEOUT_SECONDS"]), int(os.environ["DRIVER_MEMORY_MB"]))
+    result: dict[str, object] = {
+        "sysPath": sys.path,
+        "basePrefix": sys.base_prefix,
+        "isolated": bool(sys.flags.isolated and sys.flags.no_site),
+    }
+    try:
+        import app
+
+        result["answer"] = app.lambda_handler(event, context)
+    except Exception as error:
+        result["error"] = {"type": type(error).__name__, "message": str(error)}
+        traceback.print_exc()
+    result["origins"] = origins()
+    result["peakRssKiB"] = peak_rss_kib()
+    with open(result_path, "w") as file:
+        json.dump(result, file)
+
+
+main()
