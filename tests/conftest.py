@@ -53,8 +53,6 @@ class Local:
 
 @pytest.fixture
 def local(moto: MotoServer, monkeypatch: pytest.MonkeyPatch) -> Iterator[Local]:
-    from aws_lambda_powertools.utilities import parameters
-
     server_secret = secrets.token_hex(16)
     environment = moto.environment()
     stack = create_stack(app_id=APP_ID, server_secret=server_secret, environment=environment)
@@ -63,8 +61,6 @@ def local(moto: MotoServer, monkeypatch: pytest.MonkeyPatch) -> Iterator[Local]:
         for name, value in environment.items():
             monkeypatch.setenv(name, value)
         reset_runtime()
-        parameters.clear_caches()
         metrics.clear_metrics()
         yield Local(stack=stack, zego=zego, server_secret=server_secret, environment=environment)
     reset_runtime()
-    parameters.clear_caches()

@@ -10,7 +10,7 @@ import pytest
 from zego_resume.ports import SecretError, ZegoCredentials
 from zego_resume.secret_source import SecretsManagerCredentials, parse_credentials
 
-from .fakes import APP_ID, ROTATED_SECRET, SECRET
+from .fakes import APP_ID, ROTATED_SECRET, SECRET, FakeClock
 
 SECRET_ID = "arn:aws:secretsmanager:us-east-1:123456789012:secret:zego-abc123"
 
@@ -83,45 +83,56 @@ def test_credentials_keep_the_secret_out_of_their_repr() -> None:
 
 
 class FakeSecretStore:
-    """Powertools' get_secret: a value cached after the first read, re-read on force_fetch."""
+    """Secrets Manager: what it holds now, and every read of it."""
 
     def __init__(self, value: str) -> None:
-        self.stored = value  # what Secrets Manager holds now
-        self._cached: str | None = None
-        self.calls: list[dict[str, Any]] = []
-        self.reads = 0  # calls that reached Secrets Manager
+        self.stored = value
+        self.reads: list[str] = []  # the secret ids read
         self.error: Exception | None = None
 
-    def __call__(self, name: str, *, max_age: int, force_fetch: bool) -> str:
-        self.calls.append({"name": name, "max_age": max_age, "force_fetch": force_fetch})
+    def __call__(self, secret_id: str) -> str:
+        self.reads.append(secret_id)
         if self.error is not None:
             raise self.error
-        if self._cached is None or force_fetch:
-            self.reads += 1
-            self._cached = self.stored
-        return self._cached
+        return self.stored
 
 
-def _source(store: FakeSecretStore) -> SecretsManagerCredentials:
-    return SecretsManagerCredentials(SECRET_ID, fetch=store)
+def _source(store: FakeSecretStore, clock: FakeClock | None = None) -> SecretsManagerCredentials:
+    return SecretsManagerCredentials(SECRET_ID, fetch=store, max_age=300, clock=clock or FakeClock(0.0))
 
 
 def test_current_reads_the_named_secret() -> None:
     store = FakeSecretStore(_document())
     assert _source(store).current() == ZegoCredentials(APP_ID, SECRET)
-    assert store.calls[0]["name"] == SECRET_ID
-    assert store.calls[0]["force_fetch"] is False
+    assert store.reads == [SECRET_ID]
 
 
-def test_current_reuses_the_parse_while_the_cache_answers() -> None:
-    # Given a source whose fetch answers the same cached value twice
+def test_current_answers_from_the_cache_within_max_age() -> None:
+    # Given credentials read once
+    clock = FakeClock(0.0)
     store = FakeSecretStore(_document())
-    source = _source(store)
-    # When the credentials are asked for twice
-    first, second = source.current(), source.current()
-    # Then the same parsed credentials come back, from one read
-    assert first is second
-    assert store.reads == 1
+    source = _source(store, clock)
+    first = source.current()
+    # When they are asked for again just before max_age
+    clock.advance(299.0)
+    second = source.current()
+    # Then the same credentials come back without another read
+    assert second is first
+    assert len(store.reads) == 1
+
+
+def test_current_reads_again_once_max_age_has_passed() -> None:
+    # Given a secret rotated behind the cache
+    clock = FakeClock(0.0)
+    store = FakeSecretStore(_document())
+    source = _source(store, clock)
+    source.current()
+    store.stored = _document(server_secret=ROTATED_SECRET)
+    # When max_age has passed
+    clock.advance(300.0)
+    # Then the rotated secret is read
+    assert source.current().server_secret == ROTATED_SECRET
+    assert len(store.reads) == 2
 
 
 def test_current_keeps_the_cached_secret_until_a_refresh() -> None:
@@ -132,16 +143,16 @@ def test_current_keeps_the_cached_secret_until_a_refresh() -> None:
     assert source.current().server_secret == SECRET
 
 
-def test_refresh_forces_a_fetch_of_the_rotated_secret() -> None:
+def test_refresh_reads_the_rotated_secret_at_once() -> None:
     # Given a secret rotated after it was cached
     store = FakeSecretStore(_document())
     source = _source(store)
     stale = source.current()
     store.stored = _document(server_secret=ROTATED_SECRET)
-    # When the stale credentials are refreshed
+    # When the stale credentials are refreshed (well within max_age)
     fresh = source.refresh(stale)
     # Then the secret was read again and the new credentials are current
-    assert store.calls[-1]["force_fetch"] is True
+    assert len(store.reads) == 2
     assert fresh.server_secret == ROTATED_SECRET
     assert source.current().server_secret == ROTATED_SECRET
 
@@ -153,14 +164,12 @@ def test_a_second_refresh_of_the_same_stale_credentials_does_not_fetch_again() -
     stale = source.current()
     store.stored = _document(server_secret=ROTATED_SECRET)
     source.refresh(stale)
-    reads = store.reads
-    calls = len(store.calls)
+    reads = len(store.reads)
     # When the other one refreshes the same stale credentials
     fresh = source.refresh(stale)
     # Then it gets the fresh credentials without another read
     assert fresh.server_secret == ROTATED_SECRET
-    assert store.reads == reads
-    assert len(store.calls) == calls
+    assert len(store.reads) == reads
 
 
 def test_a_fetch_failure_is_secret_unavailable_and_hides_the_cause() -> None:

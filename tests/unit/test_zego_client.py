@@ -6,13 +6,13 @@ import json
 import re
 from collections.abc import Callable, Iterator
 from typing import Any
-from urllib.parse import urlencode
+from urllib.parse import parse_qsl, urlencode, urlsplit
 
 import pytest
 import requests
 
 from zego_resume.ports import TransportError, ZegoAnswer, ZegoCredentials
-from zego_resume.zego_client import ZegoClient, build_query, new_nonce, sign
+from zego_resume.zego_client import ZegoClient, build_query, encode_query, new_nonce, sign
 
 from .fakes import APP_ID, SECRET, FakeClock
 
@@ -97,6 +97,15 @@ def test_build_query_refuses_a_call_outside_1_to_20_ids(count: int) -> None:
         _query([f"s{index}" for index in range(count)])
 
 
+def test_encode_query_equals_what_urlencode_would_send() -> None:
+    # Given a real call's query (ids in ZEGO's charset, digits, hex, fixed words)
+    query = _query(["stream-a", "B_2", "c-3"])
+    # When it is encoded without quoting each value
+    # Then ZEGO reads exactly what a fully quoting urlencode would have sent
+    assert encode_query(query) == urlencode(query)
+    assert parse_qsl(encode_query(query), strict_parsing=True) == query
+
+
 def test_build_query_accepts_exactly_20_ids() -> None:
     assert len(_values(_query([f"s{index}" for index in range(20)]), "StreamId[]")) == 20
 
@@ -120,7 +129,7 @@ class FakeResponse:
         self.content = content
 
 
-Reply = FakeResponse | Callable[[str, list[tuple[str, str]]], BaseException]
+Reply = FakeResponse | Callable[[str], BaseException]
 
 
 class FakeSession:
@@ -134,12 +143,15 @@ class FakeSession:
     def mount(self, prefix: str, adapter: object) -> None:
         self.mounted.append(prefix)
 
-    def get(self, url: str, params: list[tuple[str, str]], timeout: tuple[float, float]) -> FakeResponse:
-        self.requests.append((url, params, timeout))
+    def get(self, url: str, timeout: tuple[float, float]) -> FakeResponse:
+        # Recorded as (address, decoded query, timeout): what ZEGO would read from the URL.
+        parts = urlsplit(url)
+        query = parse_qsl(parts.query, keep_blank_values=True, strict_parsing=True)
+        self.requests.append((f"{parts.scheme}://{parts.netloc}{parts.path}", query, timeout))
         reply = self._replies.pop(0)
         if isinstance(reply, FakeResponse):
             return reply
-        raise reply(url, params)
+        raise reply(url)
 
 
 def _json_reply(document: object, status: int = 200) -> FakeResponse:
@@ -159,8 +171,8 @@ def _client(replies: list[Reply], *, clock: FakeClock | None = None, read_timeou
 
 def _requests_error(kind: type[requests.RequestException]) -> Callable[..., BaseException]:
     # requests quotes the whole signed URL in its messages: the adapter must not pass it on.
-    def build(url: str, params: list[tuple[str, str]]) -> BaseException:
-        return kind(f"HTTPSConnectionPool: Max retries exceeded with url: {url}?{urlencode(params)}")
+    def build(url: str) -> BaseException:
+        return kind(f"HTTPSConnectionPool: Max retries exceeded with url: {url}")
 
     return build
 
@@ -236,8 +248,8 @@ def test_resume_turns_transport_failures_into_a_named_transport_error(
 
 
 def _secrets_of(session: FakeSession) -> list[str]:
-    (url, query, _) = session.requests[0]
-    return [SECRET, _one(query, "Signature"), _one(query, "SignatureNonce"), url, BASE_URL]
+    (_, query, _) = session.requests[0]
+    return [SECRET, _one(query, "Signature"), _one(query, "SignatureNonce"), BASE_URL]
 
 
 @pytest.mark.parametrize(
@@ -312,3 +324,12 @@ def test_resume_turns_json_without_an_integer_code_into_invalid_response(documen
     with pytest.raises(TransportError) as raised:
         client.resume(CREDENTIALS, ["stream-a"], 1, time_left=10.0)
     assert raised.value.code == "InvalidResponse"
+
+
+def test_the_session_ignores_proxies_and_netrc_from_the_environment() -> None:
+    # Given a real requests session
+    session = requests.Session()
+    # When the client adopts it
+    ZegoClient(BASE_URL, session=session)
+    # Then it no longer reads proxies, .netrc or a CA bundle from the environment on every call
+    assert session.trust_env is False

@@ -12,6 +12,8 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from .aws_clients import aws_client
+
 MAX_BATCH_ENTRIES = 10  # SQS SendMessageBatch limit
 MAX_BATCH_BYTES = 256 * 1024  # keep a batch under the classic payload limit; bigger letters go alone
 
@@ -30,21 +32,15 @@ class DeadLetter:
         )
 
 
-def _boto3_sqs_client() -> Any:
-    # Created on the first dead letter only: most invocations never need it, and a client costs
-    # tens of milliseconds to build. No endpoint or region here: AWS_REGION and AWS_ENDPOINT_URL
-    # apply.
-    import boto3
-    from botocore.config import Config
-
-    # Short: dead letters are sent within the invocation's 2 s safety margin. A send that fails
-    # anyway hands its message back, so nothing is lost.
-    config = Config(connect_timeout=1, read_timeout=2, retries={"mode": "standard", "max_attempts": 2})
-    return boto3.client("sqs", config=config)
+def _sqs_client() -> Any:
+    # Built on the first dead letter only: most invocations never need it, and a client costs
+    # tens of milliseconds. Short timeouts: dead letters are sent within the invocation's 2 s
+    # safety margin, and a send that fails anyway hands its message back, so nothing is lost.
+    return aws_client("sqs", connect_timeout=1, read_timeout=2, attempts=2)
 
 
 class DeadLetterQueue:
-    def __init__(self, queue_url: str, *, client_factory: Callable[[], Any] = _boto3_sqs_client) -> None:
+    def __init__(self, queue_url: str, *, client_factory: Callable[[], Any] = _sqs_client) -> None:
         self._queue_url = queue_url
         self._client_factory = client_factory
         self._client: Any = None
@@ -58,7 +54,7 @@ class DeadLetterQueue:
         for batch in _batches(letters):
             try:
                 accepted = self._send_batch([(index, letters[index]) for index in batch])
-            except Exception as error:  # boto3 raises many types; each means "not sent"
+            except Exception as error:  # botocore raises many types; each means "not sent"
                 logger.error("dead-letter send failed", extra={"error": type(error).__name__})
                 continue
             for index in accepted:

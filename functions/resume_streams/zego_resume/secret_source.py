@@ -1,6 +1,8 @@
-"""Adapter: ZEGO's AppId and ServerSecret from Secrets Manager, through Powertools parameters
-(which caches the value for `max_age` seconds across invocations).
+"""Adapter: ZEGO's AppId and ServerSecret from Secrets Manager, cached for `max_age` seconds
+across invocations, re-read at once when ZEGO refuses the signature.
 
+Not Powertools parameters: importing it imports boto3 and every parameter provider, about a
+quarter of a cold start, for a cache that is a timestamp and a lock (see aws_clients.py).
 Errors name what is wrong with the secret — a missing key, a wrong type — and never a value.
 """
 
@@ -8,22 +10,30 @@ from __future__ import annotations
 
 import json
 import threading
+import time
 from collections.abc import Callable
 from typing import Any
 
+from .aws_clients import aws_client
 from .ports import SecretError, ZegoCredentials
 
 SECRET_MAX_AGE_SECONDS = 300  # a rotated secret is picked up within this, or at once on 100000005
 MAX_APP_ID = 2**32 - 1  # AppId is a uint32
 
-Fetch = Callable[..., Any]  # parameters.get_secret's shape: (name, max_age=, force_fetch=)
+Fetch = Callable[[str], object]  # secret id -> SecretString (str) or SecretBinary (bytes)
 
 
-def _powertools_get_secret(name: str, *, max_age: int, force_fetch: bool) -> Any:
-    # Imported on first use: it pulls in boto3, which importing the handler must not pay for.
-    from aws_lambda_powertools.utilities import parameters
+class _SecretsManager:
+    """Fetch over a botocore client, built on the first read."""
 
-    return parameters.get_secret(name, max_age=max_age, force_fetch=force_fetch)
+    def __init__(self) -> None:
+        self._client: Any = None
+
+    def __call__(self, secret_id: str) -> object:
+        if self._client is None:
+            self._client = aws_client("secretsmanager", connect_timeout=2, read_timeout=5, attempts=3)
+        answer = self._client.get_secret_value(SecretId=secret_id)
+        return answer.get("SecretString", answer.get("SecretBinary"))
 
 
 class SecretsManagerCredentials:
@@ -33,18 +43,25 @@ class SecretsManagerCredentials:
         self,
         secret_id: str,
         *,
-        max_age: int = SECRET_MAX_AGE_SECONDS,
-        fetch: Fetch = _powertools_get_secret,
+        max_age: float = SECRET_MAX_AGE_SECONDS,
+        fetch: Fetch | None = None,
+        clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self._secret_id = secret_id
         self._max_age = max_age
-        self._fetch = fetch
-        self._lock = threading.Lock()  # parallel calls that all see 100000005 refresh once
-        self._parsed: tuple[object, ZegoCredentials] | None = None
+        self._fetch = fetch or _SecretsManager()
+        self._clock = clock
+        # Parallel calls share one cache, and those that all see 100000005 refresh it once.
+        self._lock = threading.Lock()
+        self._cached: ZegoCredentials | None = None
+        self._expires_at = 0.0
 
     def current(self) -> ZegoCredentials:
-        """The credentials, cached. Raises SecretError: retry later."""
-        return self._load(force=False)
+        """The credentials, cached for max_age. Raises SecretError: retry later."""
+        with self._lock:
+            if self._cached is not None and self._clock() < self._expires_at:
+                return self._cached
+            return self._load()
 
     def refresh(self, stale: ZegoCredentials) -> ZegoCredentials:
         """Re-read the secret, unless a parallel call already replaced `stale`.
@@ -52,25 +69,23 @@ class SecretsManagerCredentials:
         Raises SecretError: retry later.
         """
         with self._lock:
-            if self._parsed is not None and self._parsed[1] != stale:
-                return self._parsed[1]
-            return self._load(force=True)
+            if self._cached is not None and self._cached != stale:
+                return self._cached
+            return self._load()
 
-    def _load(self, *, force: bool) -> ZegoCredentials:
+    def _load(self) -> ZegoCredentials:
         failure: SecretError | None = None
         try:
-            raw = self._fetch(self._secret_id, max_age=self._max_age, force_fetch=force)
-        except Exception as error:  # Powertools wraps every AWS failure in GetParameterError
+            raw = self._fetch(self._secret_id)
+        except Exception as error:  # botocore raises many types; each means "not read"
             failure = SecretError(
                 "SecretUnavailable", f"could not read the ZEGO secret ({type(error).__name__})"
             )
         if failure is not None:  # raised outside `except`: no AWS error text rides along
             raise failure
-        parsed = self._parsed
-        if parsed is not None and parsed[0] is raw:  # the cache answered: nothing to parse
-            return parsed[1]
         credentials = parse_credentials(raw)
-        self._parsed = (raw, credentials)
+        self._cached = credentials
+        self._expires_at = self._clock() + self._max_age
         return credentials
 
 
