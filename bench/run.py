@@ -1,0 +1,932 @@
+"""`make bench`: every performance goal measured against a baseline from the same run.
+
+    python -m bench.run [--only NAME[,NAME]] [--runs 7] [--long-runs 3] [--cpu-pairs 5]
+
+Starts moto server and the ZEGO emulator in processes of their own, runs each benchmark's
+measured code in fresh processes (bench/driver.py for the handler, bench/baseline_*.py for the
+baselines), prints a table and writes every raw figure to bench/results/latest.json and a dated
+copy. Exits 0 when every benchmark ran, goals met or not ("NOT MET" says which); 1 when one could
+not run.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import os
+import platform
+import re
+import secrets
+import shutil
+import signal
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import traceback
+from collections.abc import Callable, Sequence
+from dataclasses import asdict, dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from . import importtime, workloads
+from .driver import RESULT_PREFIX
+from .services import PYTHON, ROOT, EmulatorProcess, Services
+
+BENCH = ROOT / "bench"
+FUNCTION_DIR = ROOT / "functions" / "resume_streams"
+DRIVER = BENCH / "driver.py"
+BASELINE_LOOP = BENCH / "baseline_requests_loop.py"
+RESULTS = BENCH / "results"
+SAM = ROOT / ".venv-tools" / "sam" / "bin" / "sam"
+APP_ID = 1234567890
+ZEGO_RATE_LIMIT = 20  # ZEGO's calls per second per AppId
+CEILING_IDS_PER_SECOND = ZEGO_RATE_LIMIT * workloads.MAX_IDS_PER_CALL  # 400
+PACED_INTERVAL = 1.025 / ZEGO_RATE_LIMIT  # the function's pacer: 20 starts per 1.025 s
+CHILD_TIMEOUT_SECONDS = 180.0
+SAM_BUILD_TIMEOUT_SECONDS = 600.0
+MB = 1_000_000  # goals are in decimal megabytes: the stricter reading
+MIB = 1024 * 1024
+NAMES = ("throughput", "call_efficiency", "cpu_per_call", "cold_start", "memory", "package")
+
+
+class BenchError(RuntimeError):
+    """A benchmark could not run (as opposed to: it ran and missed its goal)."""
+
+
+@dataclass
+class Row:
+    name: str
+    workload: str
+    measured: str = ""
+    baseline: str = ""
+    ratio: str = ""
+    goal: str = ""
+    met: bool | None = None  # None: skipped or not applicable
+    status: str = "ran"  # ran | skipped | error
+    figures: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass
+class Child:
+    result: dict[str, Any]
+    wall: float  # from just before the process started to its exit, seen by the parent
+    stdout_lines: int
+    stdout_bytes: int  # the function's own output: logs and EMF metrics, not the result line
+    emf_lines: int
+    stderr: str
+
+
+def run_child(argv: Sequence[str], spec: dict[str, Any], env: dict[str, str], workdir: Path) -> Child:
+    """Run one measured process; its figures are the JSON after RESULT_PREFIX on stdout."""
+    spec_path = workdir / f"spec-{time.monotonic_ns()}.json"
+    spec_path.write_text(json.dumps(spec))
+    command = [*argv, str(spec_path)]
+    started = time.monotonic()
+    if argv[-1] == str(DRIVER):
+        command.append(repr(started))
+    completed = subprocess.run(  # noqa: S603 - our own interpreter and scripts
+        command,
+        env=env,
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=CHILD_TIMEOUT_SECONDS,
+        check=False,
+    )
+    wall = time.monotonic() - started
+    spec_path.unlink()
+    lines = completed.stdout.splitlines()
+    results = [line[len(RESULT_PREFIX) :] for line in lines if line.startswith(RESULT_PREFIX)]
+    if completed.returncode != 0 or len(results) != 1:
+        tail = "\n".join(completed.stderr.splitlines()[-20:])
+        raise BenchError(f"{Path(argv[-1]).name} exited {completed.returncode} with no result:\n{tail}")
+    return Child(
+        result=json.loads(results[0]),
+        wall=wall,
+        stdout_lines=len(lines) - 1,
+        stdout_bytes=sum(len(line.encode()) + 1 for line in lines if not line.startswith(RESULT_PREFIX)),
+        emf_lines=sum(1 for line in lines if '"_aws"' in line),
+        stderr=completed.stderr,
+    )
+
+
+def driver_spec(
+    module: str,
+    paths: Sequence[Path],
+    events: list[dict[str, Any]],
+    *,
+    warmup: list[dict[str, Any]] | None = None,
+    emulator: EmulatorProcess | None = None,
+    import_only: bool = False,
+) -> dict[str, Any]:
+    return {
+        "module": module,
+        "paths": [str(path) for path in paths],
+        "warmup": warmup or [],
+        "events": events,
+        "emulator": emulator.base_url if emulator else None,
+        "import_only": import_only,
+        "timeout_seconds": 60,  # template.yaml: Timeout
+    }
+
+
+def now_ms() -> int:
+    return int(time.time() * 1000)
+
+
+def median(values: Sequence[float]) -> float:
+    return float(statistics.median(values))
+
+
+def one_id_event(prefix: str) -> dict[str, Any]:
+    request = workloads.Request(workloads.stream_ids(prefix, 1), now_ms())
+    return workloads.sqs_event([request], sent_timestamp=now_ms())
+
+
+class Bench:
+    def __init__(
+        self, services: Services, workdir: Path, runs: int, long_runs: int, cpu_pairs: int = 5
+    ) -> None:
+        self.services = services
+        self.workdir = workdir
+        self.runs = runs
+        self.long_runs = long_runs
+        self.cpu_pairs = cpu_pairs
+        self.build: dict[str, Any] | None = None  # set by the package benchmark
+        self.importtime: dict[str, Any] = {}
+        self._serial = 0
+
+    def prefix(self, label: str) -> str:
+        """Stream ids never seen before: ZEGO's Sequence rule never meets an earlier run."""
+        self._serial += 1
+        return f"bench-{label}-{os.getpid()}-{self._serial}"
+
+    def ours(
+        self,
+        spec: dict[str, Any],
+        emulator: EmulatorProcess,
+        calls_per_second: int,
+        python_flags: Sequence[str] = (),
+    ) -> Child:
+        """Run the driver (for our handler or the idiomatic baseline) with the function's env."""
+        env = self.services.function_environment(emulator, ZEGO_MAX_CALLS_PER_SECOND=str(calls_per_second))
+        return run_child([PYTHON, *python_flags, str(DRIVER)], spec, env, self.workdir)
+
+    # ----- 1. throughput at the ceiling ----------------------------------------------------------
+
+    def throughput(self) -> Row:
+        row = Row(
+            "throughput at the ceiling",
+            "4,000 ids, 1 event of 4x1,000 (one Sequence); ZEGO 150 ms, 20 calls/s",
+            goal="≥ 0.95, zero 30002",
+        )
+        emulator = self.services.emulator(ZEGO_RATE_LIMIT)
+        emulator.set_latency(0.15)
+        runs = []
+        try:
+            for _ in range(self.long_runs):
+                emulator.reset()
+                requests = workloads.full_requests(
+                    self.prefix("tput"), 4, sequence=now_ms(), distinct_sequences=False
+                )
+                spec = driver_spec(
+                    "app",
+                    [FUNCTION_DIR],
+                    [workloads.sqs_event(requests, sent_timestamp=now_ms())],
+                    warmup=[one_id_event(self.prefix("warm"))],
+                    emulator=emulator,
+                )
+                event = self.ours(spec, emulator, ZEGO_RATE_LIMIT).result["events"][0]
+                zego = event["emulator"]
+                runs.append(
+                    {
+                        "seconds": event["wall"],
+                        "idsPerSecond": 4000 / event["wall"],
+                        "calls": zego["calls"],
+                        "rateLimited30002": zego["rateLimited"],
+                        "maxCallsInAnyWindow": zego["maxCallsInAnyWindow"],
+                        "resumedStreamIds": zego["resumedStreamIds"],
+                        "batchItemFailures": event.get("batchItemFailures"),
+                        "cpuSeconds": event["cpu"],
+                    }
+                )
+        finally:
+            emulator.set_latency(0.0)
+        ids_per_second = median([run["idsPerSecond"] for run in runs])
+        ratio = ids_per_second / CEILING_IDS_PER_SECOND
+        rate_limited = sum(run["rateLimited30002"] for run in runs)
+        complete = all(run["resumedStreamIds"] == 4000 and run["batchItemFailures"] == 0 for run in runs)
+        row.measured = (
+            f"{ids_per_second:.0f} ids/s (median of {len(runs)}; {rate_limited} x 30002, "
+            f"max {max(run['maxCallsInAnyWindow'] for run in runs)} calls in any 1 s)"
+        )
+        row.baseline = f"{CEILING_IDS_PER_SECOND} ids/s"
+        row.ratio = f"{ratio:.3f}"
+        row.met = ratio >= 0.95 and rate_limited == 0 and complete
+        row.figures = {"runs": runs, "medianIdsPerSecond": ids_per_second, "ratio": ratio}
+        return row
+
+    # ----- 2. call efficiency --------------------------------------------------------------------
+
+    def call_efficiency(self) -> Row:
+        row = Row(
+            "call efficiency",
+            "64 requests: 60 x 1-5 ids over 4 Sequences (ids repeat), 3 x 150-400, "
+            "8 streams under 2 Sequences",
+            goal="1.00",
+        )
+        emulator = self.services.emulator(ZEGO_RATE_LIMIT)
+        emulator.reset()
+        whole = workloads.mixed_workload(self.prefix("mix1"), base_sequence=now_ms())
+        split = workloads.mixed_workload(self.prefix("mix2"), base_sequence=now_ms() + 10_000)
+        batches = split.batches()
+        events = [workloads.sqs_event(whole.requests, sent_timestamp=now_ms())]
+        events += [workloads.sqs_event(batch, sent_timestamp=now_ms()) for batch in batches]
+        spec = driver_spec("app", [FUNCTION_DIR], events, emulator=emulator)
+        measured = self.ours(spec, emulator, ZEGO_RATE_LIMIT).result["events"]
+
+        one_event = measured[0]
+        per_batch = measured[1:]
+        variants = {
+            "oneEvent": {
+                "records": len(whole.requests),
+                "distinctIds": workloads.distinct_ids(whole.requests),
+                "minimumCalls": workloads.minimum_calls(whole.requests),
+                "callsMade": one_event["emulator"]["calls"],
+                "resumedStreamIds": one_event["emulator"]["resumedStreamIds"],
+                "batchItemFailures": one_event["batchItemFailures"],
+                "crossingStreams": whole.crossing_streams,
+            },
+            "batchesOf10": {
+                "records": len(split.requests),
+                "events": len(batches),
+                "distinctIds": workloads.distinct_ids(split.requests),
+                "minimumCalls": workloads.per_batch_minimum(batches),
+                "callsMade": sum(event["emulator"]["calls"] for event in per_batch),
+                # a stream named in two batches is resumed by both: count it once
+                "batchItemFailures": sum(event["batchItemFailures"] for event in per_batch),
+                "crossingStreams": split.crossing_streams,
+            },
+        }
+        for variant in variants.values():
+            variant["ratio"] = variant["minimumCalls"] / variant["callsMade"]
+        ratio = min(variant["ratio"] for variant in variants.values())
+        whole_ok = variants["oneEvent"]["resumedStreamIds"] == variants["oneEvent"]["distinctIds"]
+        failures = sum(variant["batchItemFailures"] for variant in variants.values())
+        row.measured = (
+            f"{variants['oneEvent']['callsMade']} calls (1 event); "
+            f"{variants['batchesOf10']['callsMade']} calls ({len(batches)} events of ≤ 10)"
+        )
+        row.baseline = (
+            f"minimum {variants['oneEvent']['minimumCalls']}; {variants['batchesOf10']['minimumCalls']}"
+        )
+        row.ratio = f"{ratio:.2f}"
+        row.met = ratio >= 1.0 and whole_ok and failures == 0
+        row.figures = {"variants": variants, "ratio": ratio, "everyIdResumed": whole_ok}
+        return row
+
+    # ----- 3. CPU per ZEGO call ------------------------------------------------------------------
+
+    def cpu_per_call(self) -> Row:
+        row = Row(
+            "CPU per ZEGO call",
+            "4,000 ids (200 calls), ZEGO with no latency, 20 calls/s",
+            goal="≤ 1.3x",
+        )
+        emulator = self.services.emulator(ZEGO_RATE_LIMIT)
+        emulator.set_latency(0.0)
+        ours_runs, baseline_runs = [], []
+        for _ in range(self.cpu_pairs):
+            emulator.reset()
+            requests = workloads.full_requests(
+                self.prefix("cpu"), 4, sequence=now_ms(), distinct_sequences=False
+            )
+            spec = driver_spec(
+                "app",
+                [FUNCTION_DIR],
+                [workloads.sqs_event(requests, sent_timestamp=now_ms())],
+                warmup=[one_id_event(self.prefix("warm"))],
+                emulator=emulator,
+            )
+            event = self.ours(spec, emulator, ZEGO_RATE_LIMIT).result["events"][0]
+            calls = event["emulator"]["calls"]
+            ours_runs.append(
+                {
+                    "cpuSeconds": event["cpu"],
+                    "calls": calls,
+                    "cpuPerCallMs": event["cpu"] / calls * 1000,
+                    "seconds": event["wall"],
+                    "rateLimited30002": event["emulator"]["rateLimited"],
+                }
+            )
+
+            emulator.reset()
+            loop_spec = {
+                "url": emulator.base_url,
+                "app_id": APP_ID,
+                "server_secret": self.services.server_secret,
+                "calls": 200,
+                "ids_per_call": workloads.MAX_IDS_PER_CALL,
+                "prefix": self.prefix("loop"),
+                "sequence": now_ms(),
+                "interval": PACED_INTERVAL,
+            }
+            env = self.services.function_environment(emulator)
+            loop = run_child([PYTHON, str(BASELINE_LOOP)], loop_spec, env, self.workdir).result
+            baseline_runs.append(
+                {
+                    "cpuSeconds": loop["cpu"],
+                    "calls": loop["calls"],
+                    "cpuPerCallMs": loop["cpu"] / loop["calls"] * 1000,
+                    "seconds": loop["wall"],
+                    "codes": loop["codes"],
+                }
+            )
+        ours = median([run["cpuPerCallMs"] for run in ours_runs])
+        baseline = median([run["cpuPerCallMs"] for run in baseline_runs])
+        # Each pair ran back to back, so it shared the machine's state (other tenants, clock
+        # speed): the median of the pairs' ratios is steadier than the ratio of the medians.
+        pair_ratios = [
+            ours_run["cpuPerCallMs"] / baseline_run["cpuPerCallMs"]
+            for ours_run, baseline_run in zip(ours_runs, baseline_runs, strict=True)
+        ]
+        ratio = median(pair_ratios)
+        all_zero = all(set(run["codes"]) == {"0"} for run in baseline_runs)
+        row.measured = f"{ours:.3f} ms CPU/call (median of {len(ours_runs)})"
+        row.baseline = f"{baseline:.3f} ms CPU/call"
+        row.ratio = f"{ratio:.3f}x (median of pair ratios; of medians {ours / baseline:.3f}x)"
+        row.met = ratio <= 1.3 and all_zero
+        row.figures = {
+            "ours": ours_runs,
+            "baseline": baseline_runs,
+            "baselineAllAnswered0": all_zero,
+            "medianOursMs": ours,
+            "medianBaselineMs": baseline,
+            "pairRatios": pair_ratios,
+            "ratio": ratio,
+            "ratioOfMedians": ours / baseline,
+        }
+        return row
+
+    # ----- 4. cold start -------------------------------------------------------------------------
+
+    def cold_start(self) -> list[Row]:
+        emulator = self.services.emulator(ZEGO_RATE_LIMIT)
+        emulator.set_latency(0.0)
+        targets: dict[str, tuple[str, list[Path], list[str]]] = {
+            "ours": ("app", [FUNCTION_DIR], []),
+            "baseline": ("baseline_idiomatic", [BENCH], []),
+        }
+        rows = [self._cold_start_rows(emulator, targets, "cold start", "the project's .venv (.pyc cached)")]
+        self.importtime["ours"] = self._importtime(emulator, *targets["ours"])
+        self.importtime["baseline"] = self._importtime(emulator, *targets["baseline"])
+
+        build = self.build or self._build_quietly()
+        if build is not None:
+            # As Lambda runs it: only the built function (or the baseline), the built layer and
+            # boto3 importable, isolated, and no .pyc written (-B): /var/task and /opt are
+            # read-only in Lambda and `sam build` ships no .pyc, so every cold start compiles them.
+            # boto3 keeps its .pyc: the runtime's copy is assumed precompiled.
+            layer = Path(build["layerDir"]) / "python"
+            boto3_dir = _site_packages()
+            baseline_dir = self.workdir / "baseline-as-built"  # its source alone, no __pycache__
+            baseline_dir.mkdir(exist_ok=True)
+            shutil.copy2(BENCH / "baseline_idiomatic.py", baseline_dir)
+            built_targets = {
+                "ours": ("app", [Path(build["functionDir"]), layer, boto3_dir], ["-I", "-S", "-B"]),
+                "baseline": ("baseline_idiomatic", [baseline_dir, layer, boto3_dir], ["-I", "-S", "-B"]),
+            }
+            rows.append(
+                self._cold_start_rows(
+                    emulator,
+                    built_targets,
+                    "cold start, as built",
+                    "`sam build` output, no .pyc (as in Lambda)",
+                )
+            )
+            self.importtime["oursAsBuilt"] = self._importtime(emulator, *built_targets["ours"])
+        else:
+            rows.append(
+                Row(
+                    "cold start, as built",
+                    "`sam build` output, no .pyc",
+                    goal="≤ 0.8x",
+                    status="skipped",
+                    measured="skipped: run make tools",
+                )
+            )
+        return rows
+
+    def _cold_event(self) -> dict[str, Any]:
+        request = workloads.Request(workloads.stream_ids(self.prefix("cold"), 3), now_ms())
+        return workloads.sqs_event([request], sent_timestamp=now_ms())
+
+    def _cold_run(
+        self, emulator: EmulatorProcess, module: str, paths: list[Path], python_flags: list[str]
+    ) -> dict[str, Any]:
+        spec = driver_spec(module, paths, [self._cold_event()])
+        child = self.ours(spec, emulator, ZEGO_RATE_LIMIT, python_flags=python_flags)
+        event = child.result["events"][0]
+        if event.get("batchItemFailures") != 0:
+            raise BenchError(f"{module} failed its cold-start event: {event}")
+        return {
+            # Lambda's cold start ends when the first answer is ready; the interpreter's exit
+            # (tearing down boto3's objects: tens of ms) never happens on its request path.
+            "toAnswer": child.result["startup"] + child.result["inProcess"],
+            "wall": child.wall,
+            "startup": child.result["startup"],
+            "import": child.result["import"],
+            "firstEvent": event["wall"],
+            "importAndFirstEvent": child.result["import"] + event["wall"],
+            "inProcess": child.result["inProcess"],
+            "cpuTotal": child.result["cpuTotal"],
+            "maxRssKiB": child.result["maxRssKiB"],
+            "modules": child.result["modules"],
+            "emfLines": child.emf_lines,
+        }
+
+    def _cold_start_rows(
+        self,
+        emulator: EmulatorProcess,
+        targets: dict[str, tuple[str, list[Path], list[str]]],
+        name: str,
+        where: str,
+    ) -> Row:
+        row = Row(
+            name, f"fresh process: import + 1-record SQS event (secret + 1 call); {where}", goal="≤ 0.8x"
+        )
+        for target in targets.values():  # warm the page cache; not counted
+            self._cold_run(emulator, *target)
+        runs: dict[str, list[dict[str, Any]]] = {"ours": [], "baseline": []}
+        for number in range(self.runs):
+            order = ("ours", "baseline") if number % 2 == 0 else ("baseline", "ours")
+            for label in order:
+                runs[label].append(self._cold_run(emulator, *targets[label]))
+        medians = {
+            label: {key: median([run[key] for run in label_runs]) for key in label_runs[0]}
+            for label, label_runs in runs.items()
+        }
+        ours, baseline = medians["ours"], medians["baseline"]
+        ratios = {
+            key: ours[key] / baseline[key] for key in ("toAnswer", "wall", "importAndFirstEvent", "cpuTotal")
+        }
+        row.measured = (
+            f"{ours['toAnswer'] * 1000:.0f} ms to answer (start-up {ours['startup'] * 1000:.0f} + import "
+            f"{ours['import'] * 1000:.0f} + event {ours['firstEvent'] * 1000:.0f}); to exit "
+            f"{ours['wall'] * 1000:.0f} ms; median of {self.runs}"
+        )
+        row.baseline = (
+            f"{baseline['toAnswer'] * 1000:.0f} ms (start-up {baseline['startup'] * 1000:.0f} + import "
+            f"{baseline['import'] * 1000:.0f} + event {baseline['firstEvent'] * 1000:.0f}); to exit "
+            f"{baseline['wall'] * 1000:.0f} ms"
+        )
+        row.ratio = (
+            f"{ratios['toAnswer']:.3f}x (to exit {ratios['wall']:.3f}x, "
+            f"import+event {ratios['importAndFirstEvent']:.3f}x)"
+        )
+        row.met = ratios["toAnswer"] <= 0.8
+        row.figures = {"runs": runs, "medians": medians, "ratios": ratios}
+        return row
+
+    def _importtime(
+        self, emulator: EmulatorProcess, module: str, paths: list[Path], python_flags: list[str]
+    ) -> dict[str, Any]:
+        spec = driver_spec(module, paths, [self._cold_event()])
+        child = self.ours(spec, emulator, ZEGO_RATE_LIMIT, python_flags=[*python_flags, "-X", "importtime"])
+        return importtime.summary(importtime.parse(child.stderr))
+
+    # ----- for the cost: what the function logs at the template's level (INFO) ---------------
+
+    def log_volume(self) -> dict[str, Any]:
+        """Bytes written to CloudWatch Logs: per invocation, and per decision."""
+        emulator = self.services.emulator(ZEGO_RATE_LIMIT)
+        emulator.set_latency(0.0)
+        env_extra = {"POWERTOOLS_LOG_LEVEL": "INFO"}
+        sizes = {}
+        for decisions in (1, 10):
+            requests = [
+                workloads.Request(workloads.stream_ids(self.prefix("log"), 1), now_ms() + index)
+                for index in range(decisions)
+            ]
+            spec = driver_spec(
+                "app", [FUNCTION_DIR], [workloads.sqs_event(requests, sent_timestamp=now_ms())]
+            )
+            env = self.services.function_environment(
+                emulator, ZEGO_MAX_CALLS_PER_SECOND=str(ZEGO_RATE_LIMIT), **env_extra
+            )
+            sizes[decisions] = run_child([PYTHON, str(DRIVER)], spec, env, self.workdir).stdout_bytes
+        per_decision = (sizes[10] - sizes[1]) / 9
+        return {
+            "bytesOneDecision": sizes[1],
+            "bytesTenDecisions": sizes[10],
+            "perDecision": per_decision,
+            "perInvocation": sizes[1] - per_decision,
+        }
+
+    # ----- 5. memory -----------------------------------------------------------------------------
+
+    def memory(self) -> Row:
+        row = Row(
+            "memory",
+            "1 invocation, 10,000 ids (10 x 1,000, distinct Sequences), 100 calls/s",
+            baseline="—",
+            goal="peak RSS ≤ 100 MB",
+        )
+        emulator = self.services.emulator(100)
+        emulator.set_latency(0.0)
+        runs = []
+        for _ in range(self.runs):
+            emulator.reset()
+            requests = workloads.full_requests(
+                self.prefix("mem"), 10, sequence=now_ms(), distinct_sequences=True
+            )
+            spec = driver_spec(
+                "app",
+                [FUNCTION_DIR],
+                [workloads.sqs_event(requests, sent_timestamp=now_ms())],
+                emulator=emulator,
+            )
+            child = self.ours(spec, emulator, 100)
+            event = child.result["events"][0]
+            runs.append(
+                {
+                    "maxRssKiB": child.result["maxRssKiB"],
+                    "seconds": event["wall"],
+                    "calls": event["emulator"]["calls"],
+                    "resumedStreamIds": event["emulator"]["resumedStreamIds"],
+                    "batchItemFailures": event["batchItemFailures"],
+                }
+            )
+        import_only = [
+            self.ours(driver_spec("app", [FUNCTION_DIR], [], import_only=True), emulator, 100).result[
+                "maxRssKiB"
+            ]
+            for _ in range(3)
+        ]
+        peak_kib = median([run["maxRssKiB"] for run in runs])
+        import_kib = median(import_only)
+        complete = all(run["resumedStreamIds"] == 10_000 and run["batchItemFailures"] == 0 for run in runs)
+        row.measured = (
+            f"{peak_kib * 1024 / MB:.1f} MB ({peak_kib / 1024:.1f} MiB; median of {len(runs)}; "
+            f"import alone {import_kib * 1024 / MB:.1f} MB)"
+        )
+        row.ratio = f"{peak_kib * 1024 / (100 * MB):.2f} of the goal"
+        row.met = peak_kib * 1024 <= 100 * MB and complete
+        row.figures = {
+            "runs": runs,
+            "importOnlyMaxRssKiB": import_only,
+            "medianPeakKiB": peak_kib,
+            "complete": complete,
+        }
+        return row
+
+    # ----- 6. package ----------------------------------------------------------------------------
+
+    def package(self) -> Row:
+        row = Row("package", "`sam build` output, function + layer, unzipped", baseline="—", goal="≤ 10 MB")
+        build = self._build()
+        if build is None:
+            row.status = "skipped"
+            row.measured = "skipped: run make tools"
+            return row
+        total = build["functionBytes"] + build["layerBytes"]
+        row.measured = (
+            f"{total / MB:.2f} MB ({total / MIB:.2f} MiB: function {build['functionBytes'] / 1000:.0f} kB "
+            f"+ layer {build['layerBytes'] / MB:.2f} MB)"
+        )
+        row.ratio = f"{total / (10 * MB):.2f} of the goal"
+        row.met = total <= 10 * MB
+        row.figures = build
+        return row
+
+    def _build_quietly(self) -> dict[str, Any] | None:
+        try:
+            return self._build()
+        except BenchError as error:
+            print(f"  (no build for the as-built cold start: {error})", file=sys.stderr)
+            return None
+
+    def _build(self) -> dict[str, Any] | None:
+        """`sam build` into a temporary directory, as the Makefile runs it; None without tools."""
+        if self.build is not None:
+            return self.build
+        python312 = _python312()
+        if not SAM.exists() or python312 is None:
+            return None
+        directory = self.workdir / "sam-build"
+        env = {
+            **os.environ,
+            "PATH": f"{python312.parent}{os.pathsep}{os.environ.get('PATH', '')}",
+            "SAM_CLI_TELEMETRY": "0",
+        }
+        started = time.monotonic()
+        process = subprocess.Popen(  # noqa: S603 - the project's own SAM CLI
+            [
+                str(SAM),
+                "build",
+                "--build-dir",
+                str(directory),
+                "--template-file",
+                str(ROOT / "template.yaml"),
+            ],
+            cwd=ROOT,
+            env=env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+            start_new_session=True,  # its pip children are stopped with it
+        )
+        try:
+            output, _ = process.communicate(timeout=SAM_BUILD_TIMEOUT_SECONDS)
+        except BaseException:
+            os.killpg(process.pid, signal.SIGKILL)
+            process.wait()
+            raise
+        if process.returncode != 0:
+            raise BenchError(f"sam build failed:\n{output[-3000:]}")
+        function_dir = directory / "ResumeStreamsFunction"
+        layer_dir = directory / "DependenciesLayer"
+        layer_packages = {
+            path.name: _tree_size(path) if path.is_dir() else path.stat().st_size
+            for path in (layer_dir / "python").iterdir()
+        }
+        self.build = {
+            "functionDir": str(function_dir),
+            "layerDir": str(layer_dir),
+            "functionBytes": _tree_size(function_dir),
+            "layerBytes": _tree_size(layer_dir),
+            "layerLargest": dict(sorted(layer_packages.items(), key=lambda item: -item[1])[:8]),
+            "pycFiles": sum(1 for _ in directory.rglob("*.pyc")),
+            "buildSeconds": time.monotonic() - started,
+        }
+        return self.build
+
+
+def _tree_size(root: Path) -> int:
+    return sum(path.stat().st_size for path in root.rglob("*") if path.is_file() and not path.is_symlink())
+
+
+def _python312() -> Path | None:
+    """python3.12 as the Makefile finds it: pyenv's newest 3.12, else python3.12 on PATH."""
+    pyenv = shutil.which("pyenv")
+    if pyenv:
+        root = subprocess.run([pyenv, "root"], capture_output=True, text=True, check=False, timeout=30)  # noqa: S603
+        found = sorted(Path(root.stdout.strip()).glob("versions/3.12.*/bin/python3.12"))
+        if root.returncode == 0 and found:
+            return found[-1]
+    on_path = shutil.which("python3.12")
+    return Path(on_path) if on_path else None
+
+
+def _site_packages() -> Path:
+    """Where this virtualenv's boto3 lives: it stands in for the Lambda runtime's."""
+    import boto3
+
+    return Path(boto3.__file__).parents[1]
+
+
+# ----- cost -------------------------------------------------------------------------------------
+
+PRICES = {  # us-east-1 list prices assumed
+    "lambdaArm64PerGbSecond": 0.0000133334,
+    "lambdaPerMillionRequests": 0.20,
+    "sqsPerMillionRequests": 0.40,
+    "secretsManagerPer10kCalls": 0.05,
+    "secretsManagerPerSecretMonth": 0.40,
+    "cloudWatchLogsPerGbIngested": 0.50,
+}
+
+
+def template_settings() -> dict[str, int]:
+    text = (ROOT / "template.yaml").read_text()
+
+    def number(pattern: str) -> int:
+        match = re.search(pattern, text)
+        if match is None:
+            raise BenchError(f"template.yaml: {pattern!r} not found")
+        return int(match.group(1))
+
+    return {
+        "memorySizeMb": number(r"\n\s+MemorySize:\s*(\d+)"),
+        "batchSize": number(r"\n\s+BatchSize:\s*(\d+)"),
+        "maxConcurrentInstances": number(
+            r"MaxConcurrentInstances:\s*\n\s+Type: Number\s*\n\s+Default:\s*(\d+)"
+        ),
+        "zegoCallsPerSecond": number(r"ZegoCallsPerSecond:\s*\n\s+Type: Number\s*\n\s+Default:\s*(\d+)"),
+    }
+
+
+def cost_of_a_million(rows: dict[str, list[Row]], logs: dict[str, Any] | None) -> dict[str, Any] | None:
+    """A million resumed stream ids, from the measured throughput: Lambda waits on the pacer, so
+    its billed time is the calls divided by the per-instance rate, times the measured overhead."""
+    throughput = rows.get("throughput", [None])[0]
+    if throughput is None or throughput.status != "ran":
+        return None
+    settings = template_settings()
+    gb = settings["memorySizeMb"] / 1024
+    per_instance_rate = settings["zegoCallsPerSecond"] // settings["maxConcurrentInstances"]
+    runs = throughput.figures["runs"]
+    seconds_per_call_at_20 = median([run["seconds"] / run["calls"] for run in runs])
+    overhead = seconds_per_call_at_20 * ZEGO_RATE_LIMIT  # 1.0 would be exactly 1/20 s per call
+    seconds_per_call = overhead / per_instance_rate
+    ids = 1_000_000
+    batch = settings["batchSize"]
+    scenarios = {}
+    for name, ids_per_message, ids_per_call in (
+        ("full: 1,000-id requests sharing a Sequence (20 ids per call)", 1000, 20),
+        ("worst: one id per request, every Sequence different (1 id per call)", 1, 1),
+    ):
+        messages = ids / ids_per_message
+        invocations = math.ceil(messages / batch)
+        calls = ids / ids_per_call
+        lambda_seconds = calls * seconds_per_call
+        gb_seconds = lambda_seconds * gb
+        sqs_requests = messages * 1 + 2 * math.ceil(messages / batch)  # send; receive + delete per batch
+        wall_seconds = calls / settings["zegoCallsPerSecond"] * overhead
+        secret_calls = settings["maxConcurrentInstances"] * math.ceil(
+            wall_seconds / 300
+        )  # one per environment per 300 s of cache
+        log_bytes = (
+            invocations * logs["perInvocation"] + messages * logs["perDecision"] if logs is not None else 0.0
+        )
+        dollars = {
+            "lambdaDuration": gb_seconds * PRICES["lambdaArm64PerGbSecond"],
+            "cloudWatchLogs": log_bytes / 1e9 * PRICES["cloudWatchLogsPerGbIngested"],
+            "lambdaRequests": invocations / 1e6 * PRICES["lambdaPerMillionRequests"],
+            "sqs": sqs_requests / 1e6 * PRICES["sqsPerMillionRequests"],
+            "secretsManagerCalls": secret_calls / 1e4 * PRICES["secretsManagerPer10kCalls"],
+        }
+        scenarios[name] = {
+            "messages": messages,
+            "invocations": invocations,
+            "zegoCalls": calls,
+            "lambdaSeconds": lambda_seconds,
+            "gbSeconds": gb_seconds,
+            "sqsRequests": sqs_requests,
+            "secretsManagerCalls": secret_calls,
+            "logBytes": log_bytes,
+            "wallClockHours": wall_seconds / 3600,
+            "dollars": {key: round(value, 6) for key, value in dollars.items()},
+            "totalDollars": round(sum(dollars.values()), 4),
+        }
+    return {
+        "template": settings,
+        "perInstanceCallsPerSecond": per_instance_rate,
+        "measuredSecondsPerCallAt20": seconds_per_call_at_20,
+        "pacingOverhead": overhead,
+        "billedSecondsPerCall": seconds_per_call,
+        "logVolume": logs,
+        "prices": PRICES,
+        "scenarios": scenarios,
+    }
+
+
+# ----- output -----------------------------------------------------------------------------------
+
+
+def machine() -> dict[str, Any]:
+    info: dict[str, Any] = {
+        "nproc": len(os.sched_getaffinity(0)),
+        "cpuCount": os.cpu_count(),
+        "python": sys.version.split()[0],
+        "implementation": platform.python_implementation(),
+        "platform": platform.platform(),
+        "machine": platform.machine(),
+        "loadAverage": os.getloadavg(),
+    }
+    cpuinfo = Path("/proc/cpuinfo")
+    if cpuinfo.exists():
+        models = [
+            line.split(":", 1)[1].strip() for line in cpuinfo.read_text().splitlines() if "model name" in line
+        ]
+        info["cpuModel"] = models[0] if models else None
+    return info
+
+
+def table(rows: Sequence[Row]) -> str:
+    header = ("benchmark", "workload", "measured", "baseline (same run)", "ratio", "goal", "met?")
+    lines = [header]
+    for row in rows:
+        met = (
+            {True: "met", False: "NOT MET", None: row.status}[row.met] if row.status == "ran" else row.status
+        )
+        lines.append((row.name, row.workload, row.measured, row.baseline, row.ratio, row.goal, met))
+    return "\n".join("| " + " | ".join(cells) + " |" for cells in [lines[0], ("---",) * 7, *lines[1:]])
+
+
+def write_results(document: dict[str, Any]) -> Path:
+    RESULTS.mkdir(parents=True, exist_ok=True)
+    stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
+    text = json.dumps(document, indent=2, default=str) + "\n"
+    (RESULTS / f"{stamp}.json").write_text(text)
+    latest = RESULTS / "latest.json"
+    latest.write_text(text)
+    return latest
+
+
+def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(prog="python -m bench.run", description=__doc__.splitlines()[0])
+    parser.add_argument("--only", action="append", default=[], help=f"comma-separated: {', '.join(NAMES)}")
+    parser.add_argument(
+        "--runs", type=int, default=7, help="runs per process-level figure (>= 7 for the README)"
+    )
+    parser.add_argument("--long-runs", type=int, default=3, help="runs of the ~10 s throughput benchmark")
+    parser.add_argument(
+        "--cpu-pairs", type=int, default=5, help="interleaved ours/baseline CPU runs, ~20 s each"
+    )
+    args = parser.parse_args(argv)
+    only = [name for value in args.only for name in value.split(",") if name]
+    unknown = set(only) - set(NAMES)
+    if unknown:
+        parser.error(f"unknown benchmark(s): {', '.join(sorted(unknown))}; choose from {', '.join(NAMES)}")
+    if min(args.runs, args.long_runs, args.cpu_pairs) < 1:
+        parser.error("--runs, --long-runs and --cpu-pairs must be at least 1")
+    args.selected = [name for name in NAMES if not only or name in only]
+    return args
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = parse_args(argv)
+    started = datetime.now(UTC)
+    document: dict[str, Any] = {
+        "started": started.isoformat(),
+        "machine": machine(),
+        "settings": {
+            "runs": args.runs,
+            "longRuns": args.long_runs,
+            "cpuPairs": args.cpu_pairs,
+            "selected": args.selected,
+        },
+    }
+    rows: dict[str, list[Row]] = {}
+    errors: dict[str, str] = {}
+    importtimes: dict[str, Any] = {}
+    with tempfile.TemporaryDirectory(prefix="zego-bench-") as tmp:
+        workdir = Path(tmp)
+        with Services(APP_ID, secrets.token_hex(16), workdir / "services.log") as services:
+            services.start()
+            bench = Bench(services, workdir, args.runs, args.long_runs, args.cpu_pairs)
+            benchmarks: dict[str, Callable[[], Row | list[Row]]] = {
+                "throughput": bench.throughput,
+                "call_efficiency": bench.call_efficiency,
+                "cpu_per_call": bench.cpu_per_call,
+                "cold_start": bench.cold_start,
+                "memory": bench.memory,
+                "package": bench.package,
+            }
+            # package first: the as-built cold start reuses its build
+            for name in sorted(args.selected, key=lambda name: (name != "package", NAMES.index(name))):
+                print(f"running {name} ...", file=sys.stderr, flush=True)
+                began = time.monotonic()
+                try:
+                    produced = benchmarks[name]()
+                except Exception as error:  # reported, and the run exits 1; the others still run
+                    traceback.print_exc()
+                    errors[name] = "".join(traceback.format_exception_only(error)).strip()
+                    rows[name] = [
+                        Row(name, "", status="error", measured=f"could not run: {type(error).__name__}")
+                    ]
+                    continue
+                rows[name] = produced if isinstance(produced, list) else [produced]
+                print(f"  {name}: {time.monotonic() - began:.0f} s", file=sys.stderr, flush=True)
+            importtimes = bench.importtime
+            logs = None
+            if "throughput" in rows and rows["throughput"][0].status == "ran":
+                try:
+                    logs = bench.log_volume()
+                except Exception:  # the cost is then given without logs
+                    traceback.print_exc()
+
+    ordered = [row for name in NAMES for row in rows.get(name, [])]
+    document["importtime"] = importtimes
+    document["finished"] = datetime.now(UTC).isoformat()
+    document["loadAverageAtEnd"] = os.getloadavg()
+    document["benchmarks"] = {name: [asdict(row) for row in produced] for name, produced in rows.items()}
+    document["errors"] = errors
+    document["cost"] = cost_of_a_million(rows, logs)
+    rendered = table(ordered)
+    document["table"] = rendered
+    path = write_results(document)
+
+    print(rendered)
+    if "ours" in importtimes:
+        print("\nimport time, cumulative (ours, python -X importtime, one run):")
+        for entry in importtimes["ours"]["topCumulative"]:
+            print(f"  {entry['cumulative_ms']:7.1f} ms  {entry['phase']:<11}  {entry['module']}")
+    if document["cost"]:
+        print("\ncost of a million resumed stream ids (us-east-1 list prices):")
+        for scenario, figures in document["cost"]["scenarios"].items():
+            print(f"  {scenario}: ${figures['totalDollars']:.4f}  {figures['dollars']}")
+    missed = [row.name for row in ordered if row.met is False]
+    if missed:
+        print(f"\nNOT MET: {', '.join(missed)}")
+    print(f"\nresults: {path.relative_to(ROOT)}")
+    return 1 if errors else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
