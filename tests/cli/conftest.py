@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -19,20 +18,13 @@ _FOREIGN_AWS_VARIABLES = (
 )
 
 
-@pytest.fixture(scope="session")
-def moto_server() -> Iterator[MotoServer]:
-    server = MotoServer()
-    server.start()
-    yield server
-    server.stop()
-
-
 @pytest.fixture
-def aws(moto_server: MotoServer, monkeypatch: pytest.MonkeyPatch) -> dict[str, str]:
-    """os.environ pointing at the moto server, as an operator's shell would point at AWS."""
+def aws(moto: MotoServer, monkeypatch: pytest.MonkeyPatch) -> dict[str, str]:
+    """os.environ pointing at the moto server (tests/conftest.py), as an operator's shell would
+    point at AWS."""
     for name in _FOREIGN_AWS_VARIABLES:
         monkeypatch.delenv(name, raising=False)
-    environment = moto_server.environment()
+    environment = moto.environment()
     for name, value in environment.items():
         monkeypatch.setenv(name, value)
     return environment

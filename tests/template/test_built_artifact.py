@@ -71,14 +71,6 @@ class Invocation:
 
 
 @pytest.fixture(scope="module")
-def moto() -> Iterator[MotoServer]:
-    server = MotoServer()
-    server.start()
-    yield server
-    server.stop()
-
-
-@pytest.fixture(scope="module")
 def built_template(build: Build) -> dict[str, Any]:
     return load_template(build.template)
 
