@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import itertools
+import threading
+import time
 from collections.abc import Sequence
+from typing import Any
 
 import pytest
 
@@ -365,3 +368,35 @@ def test_a_secret_lost_between_attempts_fails_the_call_transiently() -> None:
     # Then no call is made without credentials, and the failure is transient
     assert world.gateway.calls == []
     assert (failure.code, failure.transient) == ("SecretUnavailable", True)
+
+
+def test_a_call_takes_its_pacer_turn_only_when_a_worker_is_free_to_send_it() -> None:
+    # Given one worker, and a pacer that notes whether a call was in flight at each turn
+    in_flight = threading.Event()
+
+    class SlowGateway(FakeGateway):
+        def resume(self, *args: Any, **kwargs: Any) -> Any:
+            in_flight.set()
+            time.sleep(0.01)  # long enough for a turn taken too early to be seen
+            in_flight.clear()
+            return super().resume(*args, **kwargs)
+
+    class WatchingPacer(AdmittingPacer):
+        def __init__(self) -> None:
+            super().__init__()
+            self.busy_at_turn: list[bool] = []
+
+        def acquire(self, latest_start: float) -> bool:
+            self.busy_at_turn.append(in_flight.is_set())
+            return super().acquire(latest_start)
+
+    pacer = WatchingPacer()
+    gateway = SlowGateway()
+    resumer = Resumer(gateway, FakeCredentials(), pacer, max_workers=1, sleep=FakeSleep())
+
+    # When three calls' worth of ids go out
+    resumer.resume([_pending("d", [f"s{n}" for n in range(60)])], Deadline(60.0))
+
+    # Then no turn was taken while the only worker was still sending the call before
+    assert len(gateway.calls) == 3
+    assert pacer.busy_at_turn == [False, False, False]

@@ -12,6 +12,7 @@ urllib3's Retry, and the loop below says all of it in one place.
 from __future__ import annotations
 
 import random
+import threading
 import time
 from collections import Counter
 from collections.abc import Callable, Sequence
@@ -192,19 +193,34 @@ class Resumer:
             self._executor = ThreadPoolExecutor(self._max_workers, thread_name_prefix="zego")
         # This thread takes each call's first turn from the pacer and only then hands the call
         # to a worker: a worker wakes once per call instead of every worker queueing in the
-        # pacer, which cost more CPU than the HTTP call itself. Retries take their turns inside
-        # the worker.
+        # pacer, which cost more CPU than the HTTP call itself. It takes a turn only once a
+        # worker is free, so the call goes out at its turn: a call queued behind busy workers
+        # would go out late, next to later turns, and squeeze ZEGO's sliding second.
+        # Retries take their turns inside the worker.
         latest_start = deadline.at - self._policy.min_call_time
+        free_workers = threading.Semaphore(self._max_workers)
         futures: list[Future[tuple[Failure | None, CallStats]] | None] = []
         for call in calls:
-            if self._pacer.acquire(latest_start):
-                futures.append(self._executor.submit(self._run_call, call, deadline, True))
+            wait_for_worker = max(0.0, deadline.time_left() - self._policy.min_call_time)
+            has_worker = free_workers.acquire(timeout=wait_for_worker)
+            if has_worker and self._pacer.acquire(latest_start):
+                futures.append(self._executor.submit(self._run_freeing, free_workers, call, deadline))
             else:
+                if has_worker:
+                    free_workers.release()
                 futures.append(None)  # out of time: the call is never started
         wait([future for future in futures if future is not None])
         return [
             future.result() if future is not None else (_out_of_time(), CallStats()) for future in futures
         ]
+
+    def _run_freeing(
+        self, free_workers: threading.Semaphore, call: PlannedCall, deadline: Deadline
+    ) -> tuple[Failure | None, CallStats]:
+        try:
+            return self._run_call(call, deadline, first_turn_taken=True)
+        finally:
+            free_workers.release()
 
     def _run_call(
         self, call: PlannedCall, deadline: Deadline, first_turn_taken: bool = False
