@@ -100,6 +100,9 @@ class _Fate:
 
 
 def handle_event(event: object, context: Any, rt: Runtime | None = None) -> dict[str, Any]:
+    """One invocation. Not Powertools' BatchProcessor: it hands records to a handler one at a
+    time, and packing the ids of every record into shared calls of 20 needs the whole batch
+    before the first call; the partial-batch answer it would build is one list comprehension."""
     rt = rt or runtime()
     invocation_id = str(getattr(context, "aws_request_id", "") or "local-invocation")
     items = read_event(event, invocation_id=invocation_id)
