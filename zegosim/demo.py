@@ -80,7 +80,7 @@ def main(argv: list[str] | None = None) -> int:
     started = time.monotonic()
     with ExitStack() as stack:
         env, aws = _aws(args, stack)
-        zego_url, zego = _zego(args, env, stack)
+        zego_url, zego = _zego(args, env, aws.secret_id, stack)
         log_path = Path(tempfile.gettempdir()) / "zego-resume-demo-function.log"
         function_log = stack.enter_context(log_path.open("w"))
         handler = _load_function(
@@ -159,20 +159,14 @@ def _aws(args: argparse.Namespace, stack: ExitStack) -> tuple[dict[str, str], St
     return env, aws
 
 
-def _zego(args: argparse.Namespace, env: dict[str, str], stack: ExitStack) -> tuple[str, ZegoEmulator | None]:
+def _zego(
+    args: argparse.Namespace, env: dict[str, str], secret_id: str, stack: ExitStack
+) -> tuple[str, ZegoEmulator | None]:
     if args.zego_url:
         return args.zego_url, None
-    secret = json.loads(
-        client("secretsmanager", env).get_secret_value(SecretId=_secret_id(args, env))["SecretString"]
-    )
+    secret = json.loads(client("secretsmanager", env).get_secret_value(SecretId=secret_id)["SecretString"])
     zego = stack.enter_context(ZegoEmulator(int(secret["AppId"]), secret["ServerSecret"], latency=0.15))
     return zego.base_url, zego
-
-
-def _secret_id(args: argparse.Namespace, env: dict[str, str]) -> str:
-    if args.secret_id:
-        return str(args.secret_id)
-    return "zego-resume-demo/zego"
 
 
 def _load_function(function_env: dict[str, str], env: dict[str, str], log: io.TextIOBase) -> Any:
