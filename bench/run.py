@@ -165,6 +165,17 @@ class Bench:
         self._serial += 1
         return f"bench-{label}-{os.getpid()}-{self._serial}"
 
+    def warm_then_4000_ids(self, label: str, emulator: EmulatorProcess) -> dict[str, Any]:
+        """A driver run: a one-id warm-up, then one event of 4 x 1,000 ids sharing a Sequence."""
+        requests = workloads.full_requests(self.prefix(label), 4, sequence=now_ms(), distinct_sequences=False)
+        return driver_spec(
+            "app",
+            [FUNCTION_DIR],
+            [workloads.sqs_event(requests, sent_timestamp=now_ms())],
+            warmup=[one_id_event(self.prefix("warm"))],
+            emulator=emulator,
+        )
+
     def ours(
         self,
         spec: dict[str, Any],
@@ -190,16 +201,7 @@ class Bench:
         try:
             for _ in range(self.long_runs):
                 emulator.reset()
-                requests = workloads.full_requests(
-                    self.prefix("tput"), 4, sequence=now_ms(), distinct_sequences=False
-                )
-                spec = driver_spec(
-                    "app",
-                    [FUNCTION_DIR],
-                    [workloads.sqs_event(requests, sent_timestamp=now_ms())],
-                    warmup=[one_id_event(self.prefix("warm"))],
-                    emulator=emulator,
-                )
+                spec = self.warm_then_4000_ids("tput", emulator)
                 event = self.ours(spec, emulator, ZEGO_RATE_LIMIT).result["events"][0]
                 zego = event["emulator"]
                 runs.append(
@@ -302,16 +304,7 @@ class Bench:
         ours_runs, baseline_runs = [], []
         for _ in range(self.cpu_pairs):
             emulator.reset()
-            requests = workloads.full_requests(
-                self.prefix("cpu"), 4, sequence=now_ms(), distinct_sequences=False
-            )
-            spec = driver_spec(
-                "app",
-                [FUNCTION_DIR],
-                [workloads.sqs_event(requests, sent_timestamp=now_ms())],
-                warmup=[one_id_event(self.prefix("warm"))],
-                emulator=emulator,
-            )
+            spec = self.warm_then_4000_ids("cpu", emulator)
             event = self.ours(spec, emulator, ZEGO_RATE_LIMIT).result["events"][0]
             calls = event["emulator"]["calls"]
             ours_runs.append(
