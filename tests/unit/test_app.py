@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import io
 import json
+import logging
 from typing import Any
 
 import pytest
@@ -11,6 +13,7 @@ import app
 from zego_resume import dispatch
 from zego_resume.config import Settings
 from zego_resume.dispatch import ResumeIncomplete, Runtime, handle_event
+from zego_resume.observability import logger
 from zego_resume.resumer import Resumer
 
 from .fakes import (
@@ -73,3 +76,25 @@ def test_lambda_handler_lets_an_incomplete_async_resume_raise() -> None:
     dispatch._runtime = _runtime(FakeGateway(default=30003))
     with pytest.raises(ResumeIncomplete):
         app.lambda_handler(load_event("eventbridge-event.json"), FakeLambdaContext())
+
+
+@pytest.mark.parametrize("context", [None, object()], ids=["none", "bare-object"])
+def test_lambda_handler_works_without_a_lambda_context(context: object) -> None:
+    # Given a caller outside Lambda that passes no usable context
+    gateway = FakeGateway(default=0)
+    dispatch._runtime = _runtime(gateway)
+    handler = logger.registered_handler
+    assert isinstance(handler, logging.StreamHandler)
+    logs = io.StringIO()
+    previous = handler.setStream(logs)
+    # When it calls the entry point with a direct request
+    try:
+        answer = app.lambda_handler(load_event("direct-request.json"), context)  # type: ignore[arg-type]
+    finally:
+        handler.setStream(previous)
+    # Then the request is handled as in Lambda, and the logs carry a request id all the same
+    assert answer["status"] == "resumed"
+    assert len(gateway.calls) == 1
+    lines = [json.loads(line) for line in logs.getvalue().splitlines()]
+    assert lines
+    assert all(line.get("function_request_id") for line in lines)

@@ -9,8 +9,10 @@ from __future__ import annotations
 
 import json
 import os
+import time
+import uuid
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from aws_lambda_powertools.metrics import MetricUnit
@@ -271,6 +273,33 @@ def _record_errors_by_code(errors: dict[str, int]) -> None:
             default_dimensions=metrics.default_dimensions,
         ) as metric:
             metric.add_dimension(name="ErrorCode", value=code)
+
+
+@dataclass
+class LocalContext:
+    """The fields of Lambda's context that Powertools and this function read, for a caller
+    outside Lambda; its remaining time counts down from DEFAULT_REMAINING_SECONDS."""
+
+    aws_request_id: str = field(default_factory=lambda: str(uuid.uuid4()))
+    function_name: str = "zego-resume-streams-local"
+    function_version: str = "$LATEST"
+    invoked_function_arn: str = "arn:aws:lambda:local:000000000000:function:zego-resume-streams-local"
+    memory_limit_in_mb: int = 0
+    started: float = field(default_factory=time.monotonic)
+
+    def get_remaining_time_in_millis(self) -> int:
+        elapsed = time.monotonic() - self.started
+        return max(0, int((DEFAULT_REMAINING_SECONDS - elapsed) * 1000))
+
+
+_CONTEXT_FIELDS = ("aws_request_id", "function_name", "invoked_function_arn", "memory_limit_in_mb")
+
+
+def as_lambda_context(context: Any) -> Any:
+    """`context` if it has what Lambda's context has, else a LocalContext."""
+    if all(hasattr(context, name) for name in _CONTEXT_FIELDS):
+        return context
+    return LocalContext()
 
 
 def _remaining_seconds(context: Any) -> float:
