@@ -175,3 +175,22 @@ def drain(queue_url: str, environment: Mapping[str, str] | None = None) -> list[
                 }
             )
             sqs.delete_message(QueueUrl=queue_url, ReceiptHandle=message["ReceiptHandle"])
+
+
+def dead_lettered_stream_ids(letters: list[dict[str, Any]]) -> dict[str, str]:
+    """stream id -> ErrorCode, for dead letters (as `drain` returns them) that hold the failed
+    part of a valid request. An InvalidRequest letter keeps its body verbatim: whatever ids it
+    names were never accepted as a decision, so they account for nothing."""
+    found: dict[str, str] = {}
+    for letter in letters:
+        code = letter["attributes"].get("ErrorCode", "")
+        if code == "InvalidRequest":
+            continue
+        try:
+            body = json.loads(letter["body"])
+        except ValueError:
+            continue
+        if isinstance(body, dict) and isinstance(body.get("streamIds"), list):
+            for stream_id in body["streamIds"]:
+                found[stream_id] = code
+    return found

@@ -28,7 +28,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from .aws import Stack, client, create_stack, drain, moto_server
+from .aws import Stack, client, create_stack, dead_lettered_stream_ids, drain, moto_server
 from .lambda_runtime import SqsPoller
 from .zego import Fault, ZegoEmulator
 
@@ -309,7 +309,6 @@ def _summarise(
     letters = drain(aws.dead_letter_queue_url, env)
     by_reason: Counter[str] = Counter()
     samples: dict[str, str] = {}
-    dead_lettered_ids: set[str] = set()
     for letter in letters:
         attributes = letter["attributes"]
         reason = attributes.get("ErrorCode", "?")
@@ -317,12 +316,7 @@ def _summarise(
             reason += f" / {attributes['ErrorReason']}"
         by_reason[reason] += 1
         samples.setdefault(reason, attributes.get("ErrorMessage", ""))
-        try:
-            body = json.loads(letter["body"])
-        except ValueError:
-            continue
-        if attributes.get("ErrorCode") != "InvalidRequest" and isinstance(body, dict):
-            dead_lettered_ids.update(body.get("streamIds", []))
+    dead_lettered_ids = set(dead_lettered_stream_ids(letters))
 
     resumed = zego.resumed_stream_ids() if zego is not None else set()
     lost = sent.stream_ids - resumed - dead_lettered_ids if zego is not None else set()

@@ -37,20 +37,6 @@ def set_visibility_timeout(local: Local, seconds: int) -> None:
     )
 
 
-def dead_lettered_ids(letters: list[dict[str, Any]]) -> dict[str, str]:
-    """stream id -> ErrorCode, from dead letters whose body is a request."""
-    found: dict[str, str] = {}
-    for letter in letters:
-        try:
-            body = json.loads(letter["body"])
-        except ValueError:
-            continue
-        if isinstance(body, dict) and isinstance(body.get("streamIds"), list):
-            for stream_id in body["streamIds"]:
-                found[stream_id] = letter["attributes"]["ErrorCode"]
-    return found
-
-
 @contextmanager
 def own_emulator(
     local: Local, monkeypatch: pytest.MonkeyPatch, *, calls_per_second: int, **options: Any

@@ -9,11 +9,11 @@ import random
 import pytest
 
 import app
-from zegosim.aws import drain
+from zegosim.aws import dead_lettered_stream_ids, drain
 from zegosim.lambda_runtime import SqsPoller
 from zegosim.zego import Fault
 
-from .conftest import Local, dead_lettered_ids, own_emulator, send_bodies, set_visibility_timeout
+from .conftest import Local, own_emulator, send_bodies, set_visibility_timeout
 
 pytestmark = [pytest.mark.integration, pytest.mark.enable_socket]
 
@@ -69,7 +69,7 @@ def test_a_thousand_decisions_under_faults_lose_nothing(
 
         # Then every id is resumed at ZEGO or dead-lettered with a reason, and none is lost
         letters = local.dead_letters()
-        dead = dead_lettered_ids(letters)
+        dead = dead_lettered_stream_ids(letters)
         resumed = zego.resumed_stream_ids()
         assert expected - resumed - set(dead) == set()
         assert all(letter["attributes"].get("ErrorCode") for letter in letters)
