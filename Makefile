@@ -2,11 +2,9 @@
 # fresh clone: the virtualenv at .venv is built on first use and rebuilt when the requirements
 # change.
 
-# Lambda runs python3.12, and so do we: pyenv's 3.12 first, then any python3.12 on PATH.
-PYTHON312 ?= $(shell ls -d $$(pyenv root 2>/dev/null)/versions/3.12.*/bin/python3.12 2>/dev/null | tail -n 1)
-ifeq ($(strip $(PYTHON312)),)
-PYTHON312 := $(shell command -v python3.12 2>/dev/null)
-endif
+# Lambda runs python3.12, and so do we: $PYTHON312, else pyenv's newest 3.12, else python3.12 on
+# PATH (scripts/find-python312, the rule the tests and benchmarks share).
+PYTHON312 ?= $(shell scripts/find-python312)
 
 VENV := .venv
 BIN := $(VENV)/bin
@@ -19,7 +17,6 @@ BENCH_ARGS ?=
 # with each other's: two more virtualenvs under .venv-tools, built the same way.
 TOOLS := .venv-tools
 TOOLS_STAMP := $(TOOLS)/.installed
-SAM := $(TOOLS)/sam/bin/sam
 # SAM's python3.12 build workflow runs the `python3.12` it finds first on PATH: make it ours.
 # No telemetry; no container: nothing is fetched but the layer's packages, from PyPI.
 SAM_ENV := PATH="$(dir $(PYTHON312)):$$PATH" SAM_CLI_TELEMETRY=0
@@ -62,9 +59,9 @@ lint: install
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy
 
-# `sam build` into .aws-sam/build, as `sam deploy` expects it.
+# `sam build` into .aws-sam/build, as `sam deploy` expects it (scripts/sam-build, as the tests run it).
 build: tools
-	$(SAM_ENV) $(SAM) build --template template.yaml
+	scripts/sam-build
 
 # cfn-lint (with the project's rules in .cfnlint/rules), checkov and `sam validate --lint`.
 lint-template: tools

@@ -11,8 +11,8 @@ from typing import Any
 
 import pytest
 
-from zego_resume.dispatch import reset_runtime
 from zego_resume.observability import metrics
+from zego_resume.runtime import reset_runtime
 from zegosim.aws import MotoServer, Stack, client, create_stack, drain
 from zegosim.zego import ZegoEmulator
 

@@ -28,6 +28,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from devkit.events import sqs_record
+
 from .aws import Stack, client, create_stack, dead_lettered_stream_ids, drain, moto_server
 from .lambda_runtime import SqsPoller
 from .zego import Fault, ZegoEmulator
@@ -242,14 +244,12 @@ def _account(sent: Decisions, body: str) -> None:
     """Count a decision, and the stream ids the function must settle, by the function's own rules."""
     from zego_resume.event_shapes import read_event
 
-    [item] = read_event(
-        {"Records": [{"eventSource": "aws:sqs", "messageId": "-", "body": body}]}, invocation_id="-"
-    )
+    [delivery] = read_event({"Records": [sqs_record(body)]}, invocation_id="-")
     sent.messages += 1
-    if item.request is None:
+    if delivery.request is None:
         sent.bad += 1
     else:
-        sent.stream_ids.update(item.request.stream_ids)
+        sent.stream_ids.update(delivery.request.stream_ids)
 
 
 def _put_event(events: Any, detail: dict[str, Any]) -> None:

@@ -1,73 +1,20 @@
-"""What Lambda does around the function and moto cannot: a context whose remaining time counts
-down, and the SQS event source mapping (receive, invoke, delete, honour batchItemFailures).
+"""What Lambda does around the function and moto cannot: the SQS event source mapping (receive,
+invoke with a context whose remaining time counts down, delete, honour batchItemFailures).
 """
 
 from __future__ import annotations
 
 import time
-import uuid
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
-from .aws import REGION, client
+from devkit.events import sqs_record_from_message
+from zego_resume.local_context import LocalContext
+
+from .aws import client
 
 Handler = Callable[[dict[str, Any], Any], Any]
-
-
-@dataclass
-class LambdaContext:
-    """The parts of Lambda's context object the function and Powertools read."""
-
-    timeout_seconds: float = 60.0
-    function_name: str = "zego-resume-streams"
-    memory_limit_in_mb: int = 256
-    aws_request_id: str = field(default_factory=lambda: str(uuid.uuid4()))
-    function_version: str = "$LATEST"
-    log_group_name: str = "/aws/lambda/zego-resume-streams"
-    log_stream_name: str = "local"
-    _started: float = field(default_factory=time.monotonic)
-
-    @property
-    def invoked_function_arn(self) -> str:
-        return f"arn:aws:lambda:{REGION}:123456789012:function:{self.function_name}"
-
-    def get_remaining_time_in_millis(self) -> int:
-        elapsed = time.monotonic() - self._started
-        return max(0, int((self.timeout_seconds - elapsed) * 1000))
-
-
-def sqs_record(message: Mapping[str, Any], queue_arn: str) -> dict[str, Any]:
-    """One record of Lambda's SQS event, built from a ReceiveMessage result as AWS builds it."""
-    attributes = message.get("Attributes", {})
-    return {
-        "messageId": message["MessageId"],
-        "receiptHandle": message["ReceiptHandle"],
-        "body": message["Body"],
-        "attributes": {
-            key: attributes[key]
-            for key in (
-                "ApproximateReceiveCount",
-                "SentTimestamp",
-                "SenderId",
-                "ApproximateFirstReceiveTimestamp",
-            )
-            if key in attributes
-        },
-        "messageAttributes": {
-            name: {
-                "stringValue": value.get("StringValue"),
-                "stringListValues": [],
-                "binaryListValues": [],
-                "dataType": value.get("DataType", "String"),
-            }
-            for name, value in message.get("MessageAttributes", {}).items()
-        },
-        "md5OfBody": message.get("MD5OfBody", ""),
-        "eventSource": "aws:sqs",
-        "eventSourceARN": queue_arn,
-        "awsRegion": REGION,
-    }
 
 
 @dataclass
@@ -77,6 +24,19 @@ class PollStats:
     deleted: int = 0
     reported_failed: int = 0
     whole_batch_failures: int = 0
+
+
+class QueueNotDrained(AssertionError):
+    """The poller ran out of time with messages still on the queue."""
+
+    def __init__(self, queue_url: str, seconds: float, left: dict[str, int], stats: PollStats) -> None:
+        counts = ", ".join(f"{count} {what}" for what, count in left.items())
+        super().__init__(
+            f"queue not drained after {seconds:.0f} s: {counts} left on {queue_url} "
+            f"({stats.invocations} invocations, {stats.received} received, {stats.deleted} deleted, "
+            f"{stats.reported_failed} handed back, {stats.whole_batch_failures} whole-batch failures)"
+        )
+        self.left = left
 
 
 class SqsPoller:
@@ -111,10 +71,10 @@ class SqsPoller:
         if not messages:
             return 0
         self.stats.received += len(messages)
-        event = {"Records": [sqs_record(message, self._queue_arn) for message in messages]}
+        event = {"Records": [sqs_record_from_message(message, self._queue_arn) for message in messages]}
         self.stats.invocations += 1
         try:
-            answer = self._handler(event, LambdaContext(timeout_seconds=self._function_timeout))
+            answer = self._handler(event, LocalContext(timeout_seconds=self._function_timeout))
         except Exception:
             # A raised error fails the whole batch: every message waits out its visibility timeout.
             self.stats.whole_batch_failures += 1
@@ -134,12 +94,28 @@ class SqsPoller:
         return len(messages)
 
     def run_until_empty(self, *, idle_polls: int = 2, max_seconds: float = 120.0) -> PollStats:
-        """Poll until the queue has been empty `idle_polls` times in a row (or time is up)."""
+        """Poll until the queue has been empty `idle_polls` times in a row.
+
+        Raises QueueNotDrained, saying what is left on the queue, when that takes longer than
+        `max_seconds`: a caller's own time limit should be well above it, so that an overrun
+        shows as this error rather than as a kill."""
         idle = 0
         stop_at = time.monotonic() + max_seconds
-        while idle < idle_polls and time.monotonic() < stop_at:
+        while idle < idle_polls:
+            if time.monotonic() >= stop_at:
+                raise QueueNotDrained(self._queue_url, max_seconds, self._left_on_queue(), self.stats)
             idle = idle + 1 if self.poll_once(wait_seconds=1) == 0 else 0
         return self.stats
+
+    def _left_on_queue(self) -> dict[str, int]:
+        attributes = self._sqs.get_queue_attributes(
+            QueueUrl=self._queue_url,
+            AttributeNames=["ApproximateNumberOfMessages", "ApproximateNumberOfMessagesNotVisible"],
+        )["Attributes"]
+        return {
+            "visible": int(attributes.get("ApproximateNumberOfMessages", 0)),
+            "in flight": int(attributes.get("ApproximateNumberOfMessagesNotVisible", 0)),
+        }
 
     def _receive(self, wait_seconds: int) -> list[dict[str, Any]]:
         messages: list[dict[str, Any]] = []

@@ -1,4 +1,4 @@
-"""Lambda entry point (CONTRACT.md): lifts publishing bans on ZEGOCLOUD RTC streams.
+"""Lambda entry point (docs/contract.md): lifts publishing bans on ZEGOCLOUD RTC streams.
 
 Importing this module builds only cheap objects — no network, no AWS call, no configuration
 read; the first event builds the runtime (settings, ZEGO session, secret cache).
@@ -6,7 +6,8 @@ read; the first event builds the runtime (settings, ZEGO session, secret cache).
 
 from typing import TYPE_CHECKING, Any
 
-from zego_resume.dispatch import as_lambda_context, handle_event
+from zego_resume.dispatch import handle_event
+from zego_resume.local_context import as_lambda_context
 from zego_resume.observability import logger, metrics
 
 if TYPE_CHECKING:  # typing only: importing it at run time costs cold-start milliseconds

@@ -7,8 +7,8 @@ import pytest
 
 from resumectl import request as cli_request
 from resumectl.request import RequestRejected, build_request, parse_sequence
-from zego_resume import request as function_request
-from zego_resume.request import InvalidRequest, parse_resume_request
+from zego_resume.domain import request as function_request
+from zego_resume.domain.request import InvalidRequest, parse_resume_request
 
 STREAM_ID_TABLE: list[list[str]] = [
     ["stream-a"],

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from resumectl.cli import main
-from zego_resume.request import parse_resume_request
+from zego_resume.domain.request import parse_resume_request
 from zegosim.aws import Stack, client, drain
 
 pytestmark = pytest.mark.enable_socket

@@ -274,7 +274,7 @@ def test_a_dead_letter_that_cannot_be_sent_hands_the_message_back(
     # Given a DLQ that does not exist
     missing = local.stack.dead_letter_queue_url + "-missing"
     monkeypatch.setenv("DEAD_LETTER_QUEUE_URL", missing)
-    from zego_resume.dispatch import reset_runtime
+    from zego_resume.runtime import reset_runtime
 
     reset_runtime()
 

@@ -42,7 +42,7 @@ def own_emulator(
     local: Local, monkeypatch: pytest.MonkeyPatch, *, calls_per_second: int, **options: Any
 ) -> Iterator[ZegoEmulator]:
     """A ZEGO emulator with its own rate limit, and the function pointed at it with that budget."""
-    from zego_resume.dispatch import reset_runtime
+    from zego_resume.runtime import reset_runtime
 
     with ZegoEmulator(APP_ID, local.server_secret, rate_limit=calls_per_second, **options) as zego:
         monkeypatch.setenv("ZEGO_API_BASE_URL", zego.base_url)

@@ -1,10 +1,14 @@
-"""Chaos: a thousand decisions through the Lambda poller while ZEGO fails a quarter of the calls.
-Afterwards every stream id is resumed, or in the DLQ with its reason; none is lost, and ZEGO never
-saw a Sequence that did not rise."""
+"""Chaos: hundreds of decisions through the Lambda poller while ZEGO fails a quarter of the calls,
+in every way it can. Afterwards every stream id is resumed, or in the DLQ with its reason; none
+is lost, and ZEGO never saw a Sequence that did not rise.
+
+Sized to prove that and no more: 300 decisions make several hundred calls, a quarter of them
+faulted (every kind of fault at least three times), and redeliveries come back after 3 s."""
 
 from __future__ import annotations
 
 import random
+from collections import Counter
 
 import pytest
 
@@ -15,9 +19,9 @@ from zegosim.zego import Fault
 
 from .conftest import Local, own_emulator, send_bodies, set_visibility_timeout
 
-pytestmark = [pytest.mark.integration, pytest.mark.enable_socket]
+pytestmark = [pytest.mark.integration, pytest.mark.enable_socket, pytest.mark.timeout(300)]
 
-REQUESTS = 1000
+REQUESTS = 300
 # What ZEGO does to a quarter of the calls. 30002 is rare: each one rightly pauses every call
 # for a second, and a real 30002 is the emulator's own answer when pacing fails.
 FAULTS = [
@@ -33,12 +37,14 @@ FAULTS = [
     Fault.garbage(),
 ]
 FAULT_PROBABILITY = 0.25
+# Draining takes ~30 s here; the poller gives up (saying what is left) well before the test's limit.
+DRAIN_SECONDS = 150
 
 
-def test_a_thousand_decisions_under_faults_lose_nothing(
+def test_hundreds_of_decisions_under_faults_lose_nothing(
     local: Local, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    # Given 1,000 requests of 1-60 ids, each with its own sequence
+    # Given 300 requests of 1-60 ids, each with its own sequence
     rng = random.Random(20261129)
     requests = [
         {
@@ -49,7 +55,7 @@ def test_a_thousand_decisions_under_faults_lose_nothing(
         for number in range(REQUESTS)
     ]
     expected = {stream_id for request in requests for stream_id in request["streamIds"]}
-    set_visibility_timeout(local, 12)
+    set_visibility_timeout(local, 3)
     monkeypatch.setenv("ZEGO_READ_TIMEOUT_SECONDS", "0.3")
 
     with own_emulator(local, monkeypatch, calls_per_second=100) as zego:
@@ -65,7 +71,7 @@ def test_a_thousand_decisions_under_faults_lose_nothing(
             function_timeout=10,
             environment=local.environment,
         )
-        stats = poller.run_until_empty(idle_polls=2, max_seconds=300)
+        stats = poller.run_until_empty(idle_polls=2, max_seconds=DRAIN_SECONDS)
 
         # Then every id is resumed at ZEGO or dead-lettered with a reason, and none is lost
         letters = local.dead_letters()
@@ -77,6 +83,8 @@ def test_a_thousand_decisions_under_faults_lose_nothing(
         # ... the faults really happened, and so did retries
         faulted = [call for call in zego.calls() if call.fault is not None]
         assert len(faulted) > 0.2 * len(zego.calls())
+        kinds = Counter(call.fault for call in faulted)
+        assert min(kinds[fault] for fault in FAULTS) >= 3, kinds
         assert stats.received >= REQUESTS
         # ... and ZEGO never saw a Sequence that did not rise for a stream within its window,
         # so nothing was applied out of order, and each stream ended at or after its decision

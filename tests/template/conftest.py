@@ -8,37 +8,29 @@ that needs it, with what to run.
 from __future__ import annotations
 
 import importlib.metadata
-import json
 import os
 import re
-import shutil
 import subprocess
-import sys
 from collections.abc import Iterator
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import pytest
+
+from devkit import toolchain
+from devkit.template import load_template
+from devkit.toolchain import Build
 
 ROOT = Path(__file__).parents[2]
 TEMPLATE = ROOT / "template.yaml"
 EVENTS = ROOT / "events"
 TOOLS = ROOT / ".venv-tools"
 SAM = TOOLS / "sam" / "bin" / "sam"
-SAM_PYTHON = TOOLS / "sam" / "bin" / "python"
 CFN_LINT = TOOLS / "sam" / "bin" / "cfn-lint"
 LINT_TEMPLATE = ROOT / "scripts" / "lint-template"
-FUNCTION_ID = "ResumeStreamsFunction"
-LAYER_ID = "DependenciesLayer"
-
-# SAM's own YAML reader: it knows CloudFormation's short-form tags (!Ref, !GetAtt, ...).
-_TEMPLATE_TO_JSON = (
-    "import json, sys\n"
-    "from samcli.yamlhelper import yaml_parse\n"
-    "with open(sys.argv[1]) as f:\n"
-    "    print(json.dumps(yaml_parse(f.read())))\n"
-)
+FUNCTION_ID = toolchain.FUNCTION_ID
+# A build normally takes ~60 s here; the build's own limit is 4x that, and below the test's.
+SAM_BUILD_SECONDS = 240
 
 _report: dict[str, str] = {}
 
@@ -76,15 +68,6 @@ def tool_environment(**extra: str) -> dict[str, str]:
     }
 
 
-def load_template(path: Path) -> dict[str, Any]:
-    result = run([str(require(SAM_PYTHON)), "-c", _TEMPLATE_TO_JSON, str(path)])
-    if result.returncode != 0:
-        pytest.fail(f"cannot read {path}:\n{result.stderr}", pytrace=False)
-    document = json.loads(result.stdout)
-    assert isinstance(document, dict)
-    return document
-
-
 @pytest.fixture(scope="session")
 def template() -> dict[str, Any]:
     return load_template(TEMPLATE)
@@ -92,53 +75,23 @@ def template() -> dict[str, Any]:
 
 @pytest.fixture(scope="session")
 def python312() -> Path:
-    """The python3.12 that builds and runs the artifact, as the Makefile chooses it: $PYTHON312,
-    else the interpreter this test run's virtualenv was made from, else python3.12 on PATH."""
-    candidates = [os.environ.get("PYTHON312", ""), getattr(sys, "_base_executable", "")]
-    candidates.append(shutil.which("python3.12") or "")
-    for candidate in filter(None, candidates):
-        probe = run([candidate, "-c", "import sys; print(sys.version_info[:2] == (3, 12))"])
-        if probe.returncode == 0 and probe.stdout.strip() == "True":
-            return Path(candidate)
-    pytest.fail("no python3.12 found: install it or set PYTHON312=/path/to/python3.12", pytrace=False)
-
-
-@dataclass(frozen=True)
-class Build:
-    directory: Path
-    template: Path
-    function_dir: Path
-    layer_dir: Path  # the layer's root: its packages are under python/
-
-    def size_in_bytes(self) -> tuple[int, int]:
-        """The unzipped size of the function and of the layer: every file, nothing excluded."""
-        return _tree_size(self.function_dir), _tree_size(self.layer_dir)
-
-
-def _tree_size(root: Path) -> int:
-    return sum(path.stat().st_size for path in root.rglob("*") if path.is_file() and not path.is_symlink())
+    """The python3.12 that builds and runs the artifact, as the Makefile chooses it."""
+    try:
+        return toolchain.python312()
+    except toolchain.ToolchainError as error:
+        pytest.fail(str(error), pytrace=False)
 
 
 @pytest.fixture(scope="session")
-def build(tmp_path_factory: pytest.TempPathFactory, python312: Path) -> Build:
-    """`sam build` of template.yaml, once per session, without a container: SAM's python3.12
-    workflow runs the first python3.12 on PATH, so ours goes first."""
-    directory = tmp_path_factory.mktemp("sam-build") / "build"
-    environment = tool_environment(PATH=f"{python312.parent}{os.pathsep}{os.environ.get('PATH', '')}")
-    result = run(
-        [str(require(SAM)), "build", "--build-dir", str(directory), "--template-file", str(TEMPLATE)],
-        cwd=ROOT,
-        env=environment,
-        timeout=600,
-    )
-    if result.returncode != 0:
-        pytest.fail(f"sam build failed:\n{result.stdout}\n{result.stderr}", pytrace=False)
-    return Build(
-        directory=directory,
-        template=directory / "template.yaml",
-        function_dir=directory / FUNCTION_ID,
-        layer_dir=directory / LAYER_ID,
-    )
+def build(tmp_path_factory: pytest.TempPathFactory) -> Build:
+    """`sam build` of template.yaml, once per session (scripts/sam-build, as `make build` runs it).
+    Its own time limit is well inside the tests' (pyproject.toml), so a stuck build fails with its
+    output rather than with a kill."""
+    require(SAM)
+    try:
+        return toolchain.sam_build(tmp_path_factory.mktemp("sam-build") / "build", timeout=SAM_BUILD_SECONDS)
+    except toolchain.ToolchainError as error:
+        pytest.fail(str(error), pytrace=False)
 
 
 def _pinned_boto3() -> str:

@@ -14,29 +14,10 @@ Standard library only: nothing else is importable here until DIR... are on the p
 
 import json
 import sys
-import time
 import traceback
-import uuid
 
 event_path, result_path, *code_dirs = sys.argv[1:]
 sys.path[:0] = code_dirs
-
-
-class LambdaContext:
-    """What the handler and Powertools read from Lambda's context object."""
-
-    def __init__(self, timeout_seconds: float, memory_mb: int) -> None:
-        self._deadline = time.monotonic() + timeout_seconds
-        self.function_name = "zego-stream-resume-ResumeStreamsFunction"
-        self.function_version = "$LATEST"
-        self.memory_limit_in_mb = memory_mb
-        self.aws_request_id = str(uuid.uuid4())
-        self.invoked_function_arn = f"arn:aws:lambda:us-east-1:123456789012:function:{self.function_name}"
-        self.log_group_name = "/aws/lambda/zego-stream-resume-resume-streams"
-        self.log_stream_name = "driver"
-
-    def get_remaining_time_in_millis(self) -> int:
-        return max(0, int((self._deadline - time.monotonic()) * 1000))
 
 
 def origins() -> dict[str, str]:
@@ -66,7 +47,13 @@ def main() -> None:
 
     with open(event_path) as file:
         event = json.load(file)
-    context = LambdaContext(float(os.environ["DRIVER_TIMEOUT_SECONDS"]), int(os.environ["DRIVER_MEMORY_MB"]))
+    from zego_resume.local_context import LocalContext  # the built function's own stand-in
+
+    context = LocalContext(
+        timeout_seconds=float(os.environ["DRIVER_TIMEOUT_SECONDS"]),
+        memory_limit_in_mb=int(os.environ["DRIVER_MEMORY_MB"]),
+        function_name="zego-stream-resume-ResumeStreamsFunction",
+    )
     result: dict[str, object] = {
         "sysPath": sys.path,
         "basePrefix": sys.base_prefix,

@@ -15,11 +15,12 @@ from typing import Any
 
 import pytest
 
+from devkit.template import Deployment, load_template
+from devkit.toolchain import Build, tree_size
 from zegosim.aws import MotoServer, Stack, create_stack, drain
 from zegosim.zego import Fault, ZegoEmulator
 
-from .cfn import Deployment
-from .conftest import EVENTS, FUNCTION_ID, Build, load_template, report, run
+from .conftest import EVENTS, FUNCTION_ID, report, run
 from .test_template import dashboard_metrics
 
 pytestmark = [pytest.mark.integration, pytest.mark.enable_socket, pytest.mark.timeout(600)]
@@ -161,7 +162,7 @@ def deployed(
 
 
 def test_the_built_function_and_layer_stay_under_10_mb_unzipped(build: Build) -> None:
-    function_bytes, layer_bytes = build.size_in_bytes()
+    function_bytes, layer_bytes = tree_size(build.function_dir), tree_size(build.layer_dir)
     total = function_bytes + layer_bytes
 
     report(

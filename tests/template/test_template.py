@@ -4,16 +4,17 @@ env-vars file for `sam local invoke`."""
 
 from __future__ import annotations
 
-import inspect
 import json
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from zego_resume import call_plan, config, resumer, zego_client
+from devkit.template import ACCOUNT_ID, REGION, STACK_NAME, Deployment
+from zego_resume import config
+from zego_resume.adapters import zego_client
+from zego_resume.domain import call_plan, deadline, retry
 
-from .cfn import ACCOUNT_ID, REGION, STACK_NAME, Deployment
 from .conftest import FUNCTION_ID, ROOT
 
 pytestmark = pytest.mark.enable_socket
@@ -90,11 +91,11 @@ def test_more_instances_than_calls_per_second_cannot_be_deployed(template: dict[
 def worst_call_seconds() -> float:
     """One ZEGO call's longest retry chain in one invocation: every attempt waits out its connect
     and read timeouts, every back-off is at its longest, and the safety margin is kept."""
-    policy = resumer.RetryPolicy()
+    policy = retry.RetryPolicy()
     attempts = call_plan.ATTEMPTS_PER_RECEIVE
     per_attempt = zego_client.CONNECT_TIMEOUT_SECONDS + config.DEFAULT_READ_TIMEOUT_SECONDS
     back_off = sum(min(policy.max_delay, policy.base_delay * 2.0**attempt) for attempt in range(attempts - 1))
-    safety_margin = inspect.signature(resumer.Deadline).parameters["safety_margin"].default
+    safety_margin = deadline.SAFETY_MARGIN_SECONDS
     return attempts * per_attempt + back_off + safety_margin
 
 

@@ -7,7 +7,7 @@ from collections.abc import Iterator
 import pytest
 from pytest_socket import disable_socket, enable_socket
 
-from zego_resume import dispatch
+from zego_resume import runtime as runtime_module
 from zego_resume.observability import metrics
 
 
@@ -27,6 +27,6 @@ def _empty_metrics() -> Iterator[None]:
 
 @pytest.fixture(autouse=True)
 def _no_cached_runtime() -> Iterator[None]:
-    dispatch.reset_runtime()
+    runtime_module.reset_runtime()
     yield
-    dispatch.reset_runtime()
+    runtime_module.reset_runtime()

@@ -6,25 +6,27 @@ and records what it was asked so that a test can check the conversation.
 
 from __future__ import annotations
 
-import json
 import threading
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
-from zego_resume.dead_letters import DeadLetter
-from zego_resume.ports import SecretError, ZegoAnswer, ZegoCredentials
-
-EVENTS = Path(__file__).parents[2] / "events"
+from zego_resume.config import Settings
+from zego_resume.domain.resumer import Resumer
+from zego_resume.domain.retry import AttemptLoop
+from zego_resume.ports import (
+    DeadLetter,
+    NoTurnBeforeDeadline,
+    SecretError,
+    Turn,
+    ZegoAnswer,
+    ZegoCredentials,
+)
+from zego_resume.runtime import Runtime
 
 APP_ID = 1234567890
 SECRET = "0123456789abcdef0123456789abcdef"
 ROTATED_SECRET = "fedcba9876543210fedcba9876543210"
-
-
-def load_event(name: str) -> Any:
-    return json.loads((EVENTS / name).read_text())
 
 
 class FakeClock:
@@ -60,7 +62,7 @@ class GatewayCall:
     credentials: ZegoCredentials
     stream_ids: tuple[str, ...]
     sequence: int
-    time_left: float
+    deadline: float
 
 
 Answer = int | BaseException
@@ -69,8 +71,10 @@ Answer = int | BaseException
 class FakeGateway:
     """ZegoGateway answering from a script.
 
-    `script` is consumed call by call (a code, or an exception to raise); once it is empty, a call
-    carrying a stream id named in `by_stream` answers that id's code, any other call `default`.
+    Like the real client, it takes the call's turn first and sends nothing (raising
+    NoTurnBeforeDeadline) when the turn says no. Then `script` is consumed call by call (a code,
+    or an exception to raise); once it is empty, a call carrying a stream id named in `by_stream`
+    answers that id's code, any other call `default`.
     """
 
     def __init__(
@@ -94,10 +98,13 @@ class FakeGateway:
         stream_ids: Sequence[str],
         sequence: int,
         *,
-        time_left: float,
+        deadline: float,
+        turn: Turn,
     ) -> ZegoAnswer:
+        if not turn():
+            raise NoTurnBeforeDeadline
         with self._lock:
-            self.calls.append(GatewayCall(credentials, tuple(stream_ids), sequence, time_left))
+            self.calls.append(GatewayCall(credentials, tuple(stream_ids), sequence, deadline))
             number = len(self.calls)
             if self._script:
                 answer = self._script.pop(0)
@@ -143,55 +150,95 @@ class FakeCredentials:
         return self.current()
 
 
-class AdmittingPacer:
-    """A Pacer that admits every call at once, and records what it was asked."""
+class AdmittingBudget:
+    """A RateBudget whose turns all say yes at once, and that records what it was asked."""
 
     def __init__(self) -> None:
-        self.acquisitions: list[float] = []
+        self.turns: list[float] = []  # the latest start of every turn taken
+        self.expected: list[int] = []
         self.pauses: list[float] = []
 
-    def acquire(self, latest_start: float) -> bool:
-        self.acquisitions.append(latest_start)
+    def turn(self, latest_start: float) -> Turn:
+        def take() -> bool:
+            self.turns.append(latest_start)
+            return self._admit(latest_start)
+
+        return take
+
+    def _admit(self, latest_start: float) -> bool:
         return True
+
+    def expect(self, calls: int) -> None:
+        self.expected.append(calls)
 
     def pause(self, seconds: float) -> None:
         self.pauses.append(seconds)
 
 
-class DeadlinePacer(AdmittingPacer):
-    """A Pacer with no rate limit that still refuses a start after `latest_start`."""
+class DeadlineBudget(AdmittingBudget):
+    """A RateBudget with no rate limit that still refuses a start after `latest_start`."""
 
     def __init__(self, clock: FakeClock) -> None:
         super().__init__()
         self._clock = clock
 
-    def acquire(self, latest_start: float) -> bool:
-        self.acquisitions.append(latest_start)
+    def _admit(self, latest_start: float) -> bool:
         return self._clock() <= latest_start
 
 
+class InlineRunner:
+    """A CallRunner that runs every task in turn in the caller's thread: no threads in unit tests.
+    A task asked to run after `wait_until` on the fake clock is reported unfinished."""
+
+    def __init__(self, clock: Callable[[], float] | None = None) -> None:
+        self._clock = clock
+        self.batches: list[int] = []
+
+    def run(self, tasks: Sequence[Callable[[], Any]], *, wait_until: float) -> list[Any]:
+        self.batches.append(len(tasks))
+        results = []
+        for task in tasks:
+            in_time = self._clock is None or self._clock() <= wait_until
+            results.append(task() if in_time else None)
+        return results
+
+
 class FakeDeadLetters:
-    """The DeadLetterQueue's `send`: accepts every letter (or none), and keeps them."""
+    """A DeadLetterSink: accepts every letter (or none), and keeps them."""
 
     def __init__(self, *, accept: bool = True) -> None:
         self._accept = accept
         self.sent: list[DeadLetter] = []
         self.sends = 0
+        self.deadlines: list[float] = []
 
-    def send(self, letters: Sequence[DeadLetter]) -> list[bool]:
+    def send(self, letters: Sequence[DeadLetter], *, deadline: float) -> list[bool]:
         self.sends += 1
+        self.deadlines.append(deadline)
         self.sent.extend(letters)
         return [self._accept] * len(letters)
 
 
-class FakeLambdaContext:
-    function_name = "zego-resume-streams"
-    memory_limit_in_mb = 256
-    invoked_function_arn = "arn:aws:lambda:us-east-1:123456789012:function:zego-resume-streams"
-    aws_request_id = "4a0a8b5e-1f0e-4d6c-9f0e-6b1f2e3d4c5b"
-
-    def __init__(self, remaining_millis: int = 60_000) -> None:
-        self._remaining = remaining_millis
-
-    def get_remaining_time_in_millis(self) -> int:
-        return self._remaining
+def fake_runtime(
+    gateway: FakeGateway,
+    *,
+    dead_letters: FakeDeadLetters | None = None,
+    max_receive_count: int | None = 5,
+    credentials: FakeCredentials | None = None,
+    is_test: bool = False,
+) -> Runtime:
+    """A warm execution environment's runtime over fakes: no network, no threads, no sleeping."""
+    settings = Settings(
+        secret_id="zego/credentials",
+        dead_letter_queue_url="https://sqs.us-east-1.amazonaws.com/123456789012/zego-resume-dlq",
+        is_test=is_test,
+        max_receive_count=max_receive_count,
+    )
+    credentials = credentials or FakeCredentials()
+    budget = AdmittingBudget()
+    attempts = AttemptLoop(gateway, credentials, budget, sleep=FakeSleep(), jitter=lambda: 0.5)
+    return Runtime(
+        settings=settings,
+        resumer=Resumer(attempts, credentials, budget, InlineRunner(), is_test=is_test),
+        dead_letters=dead_letters if dead_letters is not None else FakeDeadLetters(),
+    )

@@ -10,29 +10,16 @@ from typing import Any
 import pytest
 
 import app
-from zego_resume import dispatch
-from zego_resume.config import Settings
-from zego_resume.dispatch import ResumeIncomplete, Runtime, handle_event
+from devkit.events import load_event
+from zego_resume.dispatch import ResumeIncomplete, handle_event
+from zego_resume.local_context import LocalContext
 from zego_resume.observability import logger
-from zego_resume.resumer import Resumer
+from zego_resume.runtime import install_runtime
 
 from .fakes import (
-    AdmittingPacer,
-    FakeCredentials,
-    FakeDeadLetters,
     FakeGateway,
-    FakeLambdaContext,
-    FakeSleep,
-    load_event,
+    fake_runtime,
 )
-
-
-def _runtime(gateway: FakeGateway) -> Runtime:
-    return Runtime(
-        settings=Settings(secret_id="zego/credentials", dead_letter_queue_url="https://sqs.example/dlq"),
-        resumer=Resumer(gateway, FakeCredentials(), AdmittingPacer(), sleep=FakeSleep(), jitter=lambda: 0.5),
-        dead_letters=FakeDeadLetters(),  # type: ignore[arg-type]
-    )
 
 
 def _metric_blobs(out: str) -> list[dict[str, Any]]:
@@ -53,19 +40,19 @@ def test_lambda_handler_answers_like_handle_event(capsys: pytest.CaptureFixture[
     # Given a warm execution environment whose runtime is already built
     event = load_event("sqs-batch.json")
     gateway = FakeGateway(by_stream={"stream-c": 30003}, default=0)
-    dispatch._runtime = _runtime(gateway)
+    install_runtime(fake_runtime(gateway))
     # When Lambda calls the entry point
-    answer = app.lambda_handler(event, FakeLambdaContext())
+    answer = app.lambda_handler(event, LocalContext())
     capsys.readouterr()
     # Then it answers exactly what the dispatcher answers for the same event
-    expected = handle_event(event, FakeLambdaContext(), _runtime(FakeGateway(by_stream={"stream-c": 30003})))
+    expected = handle_event(event, LocalContext(), fake_runtime(FakeGateway(by_stream={"stream-c": 30003})))
     assert answer == expected
     assert answer == {"batchItemFailures": [{"itemIdentifier": event["Records"][1]["messageId"]}]}
 
 
 def test_lambda_handler_prints_the_invocation_metrics(capsys: pytest.CaptureFixture[str]) -> None:
-    dispatch._runtime = _runtime(FakeGateway(default=0))
-    app.lambda_handler(load_event("sqs-batch.json"), FakeLambdaContext())
+    install_runtime(fake_runtime(FakeGateway(default=0)))
+    app.lambda_handler(load_event("sqs-batch.json"), LocalContext())
     blobs = [blob for blob in _metric_blobs(capsys.readouterr().out) if "ZegoCalls" in _metric_names(blob)]
     assert len(blobs) == 1
     assert _total(blobs[0]["ZegoCalls"]) == 2  # two messages with different sequences: two calls
@@ -73,16 +60,16 @@ def test_lambda_handler_prints_the_invocation_metrics(capsys: pytest.CaptureFixt
 
 
 def test_lambda_handler_lets_an_incomplete_async_resume_raise() -> None:
-    dispatch._runtime = _runtime(FakeGateway(default=30003))
+    install_runtime(fake_runtime(FakeGateway(default=30003)))
     with pytest.raises(ResumeIncomplete):
-        app.lambda_handler(load_event("eventbridge-event.json"), FakeLambdaContext())
+        app.lambda_handler(load_event("eventbridge-event.json"), LocalContext())
 
 
 @pytest.mark.parametrize("context", [None, object()], ids=["none", "bare-object"])
 def test_lambda_handler_works_without_a_lambda_context(context: object) -> None:
     # Given a caller outside Lambda that passes no usable context
     gateway = FakeGateway(default=0)
-    dispatch._runtime = _runtime(gateway)
+    install_runtime(fake_runtime(gateway))
     handler = logger.registered_handler
     assert isinstance(handler, logging.StreamHandler)
     logs = io.StringIO()

@@ -6,7 +6,7 @@ import itertools
 
 import pytest
 
-from zego_resume.call_plan import (
+from zego_resume.domain.call_plan import (
     ATTEMPTS_PER_RECEIVE,
     Decision,
     attempt_sequence,

@@ -2,28 +2,25 @@
 
 from __future__ import annotations
 
-import copy
 import json
 from collections.abc import Sequence
 from typing import Any
 
 import pytest
 
-from zego_resume import dispatch
-from zego_resume.config import ConfigurationError, Settings
-from zego_resume.dead_letters import DeadLetter
-from zego_resume.dispatch import ResumeIncomplete, Runtime, handle_event
-from zego_resume.ports import SecretError
-from zego_resume.resumer import Resumer
+from devkit.events import load_event, sqs_event
+from zego_resume import runtime as runtime_module
+from zego_resume.config import ConfigurationError
+from zego_resume.dispatch import ResumeIncomplete, handle_event
+from zego_resume.local_context import LocalContext
+from zego_resume.ports import DeadLetter, SecretError
+from zego_resume.runtime import Runtime
 
 from .fakes import (
-    AdmittingPacer,
     FakeCredentials,
     FakeDeadLetters,
     FakeGateway,
-    FakeLambdaContext,
-    FakeSleep,
-    load_event,
+    fake_runtime,
 )
 
 DLQ_URL = "https://sqs.us-east-1.amazonaws.com/123456789012/zego-resume-dlq"
@@ -38,43 +35,21 @@ def _runtime(
     credentials: FakeCredentials | None = None,
     is_test: bool = False,
 ) -> Runtime:
-    settings = Settings(
-        secret_id="zego/credentials",
-        dead_letter_queue_url=DLQ_URL,
-        is_test=is_test,
-        max_receive_count=max_receive_count,
-    )
-    resumer = Resumer(
+    return fake_runtime(
         gateway,
-        credentials or FakeCredentials(),
-        AdmittingPacer(),
+        dead_letters=dead_letters,
+        max_receive_count=max_receive_count,
+        credentials=credentials,
         is_test=is_test,
-        max_workers=4,
-        sleep=FakeSleep(),
-        jitter=lambda: 0.5,
     )
-    return Runtime(settings=settings, resumer=resumer, dead_letters=dead_letters or FakeDeadLetters())
 
 
 def _handle(event: object, runtime: Runtime) -> dict[str, Any]:
-    return handle_event(event, FakeLambdaContext(), runtime)
+    return handle_event(event, LocalContext(), runtime)
 
 
 def _failed_ids(answer: dict[str, Any]) -> list[str]:
     return [failure["itemIdentifier"] for failure in answer["batchItemFailures"]]
-
-
-def _sqs_event(*bodies: dict[str, Any], receive_count: int = 1) -> dict[str, Any]:
-    """An SQS event built from the canonical record, one record per request body."""
-    template = load_event("sqs-batch.json")["Records"][0]
-    records = []
-    for index, body in enumerate(bodies):
-        record = copy.deepcopy(template)
-        record["messageId"] = f"message-{index}"
-        record["body"] = json.dumps(body)
-        record["attributes"]["ApproximateReceiveCount"] = str(receive_count)
-        records.append(record)
-    return {"Records": records}
 
 
 def _by_message(letters: Sequence[DeadLetter]) -> dict[str, DeadLetter]:
@@ -149,7 +124,7 @@ def test_sqs_transient_failure_goes_back_to_the_queue_without_a_letter() -> None
 
 def test_sqs_transient_failure_on_the_last_receive_is_dead_lettered_with_only_the_failed_ids() -> None:
     # Given a 25-id message on its last receive, and ZEGO failing transiently for one of its calls
-    event = _sqs_event(WIDE, receive_count=MAX_RECEIVE_COUNT)
+    event = sqs_event(WIDE, receive_count=MAX_RECEIVE_COUNT)
     gateway = FakeGateway(by_stream={"stream-24": 30003}, default=0)
     dead_letters = FakeDeadLetters()
     # When it is handled
@@ -169,7 +144,7 @@ def test_sqs_transient_failure_on_the_last_receive_is_dead_lettered_with_only_th
 
 
 def test_sqs_transient_failure_without_max_receive_count_always_goes_back() -> None:
-    event = _sqs_event(WIDE, receive_count=50)
+    event = sqs_event(WIDE, receive_count=50)
     dead_letters = FakeDeadLetters()
     runtime = _runtime(FakeGateway(default=30003), dead_letters=dead_letters, max_receive_count=None)
     assert _failed_ids(_handle(event, runtime)) == ["message-0"]
@@ -178,7 +153,7 @@ def test_sqs_transient_failure_without_max_receive_count_always_goes_back() -> N
 
 def test_sqs_permanent_failure_is_dead_lettered_with_only_the_failed_ids_and_acknowledged() -> None:
     # Given a 25-id message and ZEGO refusing one of its calls for good
-    event = _sqs_event(WIDE)
+    event = sqs_event(WIDE)
     gateway = FakeGateway(by_stream={"stream-3": 30006}, default=0)
     dead_letters = FakeDeadLetters()
     # When it is handled
@@ -197,7 +172,7 @@ def test_sqs_permanent_failure_is_dead_lettered_with_only_the_failed_ids_and_ack
 
 
 def test_sqs_transient_and_permanent_parts_before_the_last_receive_go_back_whole() -> None:
-    event = _sqs_event(WIDE)
+    event = sqs_event(WIDE)
     dead_letters = FakeDeadLetters()
     gateway = FakeGateway(by_stream={"stream-3": 30006, "stream-24": 30003}, default=0)
     answer = _handle(event, _runtime(gateway, dead_letters=dead_letters))
@@ -234,7 +209,7 @@ def test_sqs_unreadable_secret_hands_every_message_back() -> None:
 
 
 def test_sqs_test_mode_rejection_is_dead_lettered_as_an_invalid_request() -> None:
-    event = _sqs_event({"streamIds": ["zegotest-123-a"]}, {"streamIds": ["stream-b"]})
+    event = sqs_event({"streamIds": ["zegotest-123-a"]}, {"streamIds": ["stream-b"]})
     dead_letters = FakeDeadLetters()
     runtime = _runtime(
         FakeGateway(default=0),
@@ -254,7 +229,7 @@ def test_sqs_test_mode_rejection_is_dead_lettered_as_an_invalid_request() -> Non
 
 
 def test_dead_letters_never_carry_the_secret() -> None:
-    event = _sqs_event(WIDE, receive_count=MAX_RECEIVE_COUNT)
+    event = sqs_event(WIDE, receive_count=MAX_RECEIVE_COUNT)
     dead_letters = FakeDeadLetters()
     credentials = FakeCredentials()
     secret = credentials.current().server_secret
@@ -365,13 +340,13 @@ def test_without_a_runtime_a_missing_variable_is_reported_when_an_event_arrives(
     monkeypatch.delenv("ZEGO_SECRET_ID", raising=False)
     monkeypatch.setenv("DEAD_LETTER_QUEUE_URL", DLQ_URL)
     with pytest.raises(ConfigurationError, match="ZEGO_SECRET_ID"):
-        handle_event(load_event("direct-request.json"), FakeLambdaContext())
+        handle_event(load_event("direct-request.json"), LocalContext())
 
 
 def test_the_runtime_is_built_once_from_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("ZEGO_SECRET_ID", "zego/credentials")
     monkeypatch.setenv("DEAD_LETTER_QUEUE_URL", DLQ_URL)
     monkeypatch.setenv("ZEGO_MAX_CALLS_PER_SECOND", "7")
-    first = dispatch.runtime()
-    assert dispatch.runtime() is first
+    first = runtime_module.runtime()
+    assert runtime_module.runtime() is first
     assert first.settings.max_calls_per_second == 7

@@ -9,15 +9,15 @@ from typing import Any
 
 import pytest
 
-from zego_resume.event_shapes import Item, read_event
-
-from .fakes import EVENTS, load_event
+from devkit.events import EVENTS, load_event
+from zego_resume.domain.delivery import Delivery
+from zego_resume.event_shapes import read_event
 
 INVOCATION = "4a0a8b5e-1f0e-4d6c-9f0e-6b1f2e3d4c5b"
 NOW_MS = 1_800_000_000_000
 
 
-def _read(event: object) -> list[Item]:
+def _read(event: object) -> list[Delivery]:
     return read_event(event, invocation_id=INVOCATION, now_ms=NOW_MS)
 
 

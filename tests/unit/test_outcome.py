@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from zego_resume.outcome import CodeClass, DecisionOutcome, Failure, classify_code, settle
+from zego_resume.domain.outcome import CodeClass, DecisionOutcome, Failure, classify_code, settle
 
 RETRYABLE = {CodeClass.TRANSIENT, CodeClass.RATE_LIMITED}
 

@@ -6,7 +6,12 @@ from typing import Any
 
 import pytest
 
-from zego_resume.request import InvalidRequest, ResumeRequest, parse_resume_request, require_test_prefix
+from zego_resume.domain.request import (
+    InvalidRequest,
+    ResumeRequest,
+    parse_resume_request,
+    require_test_prefix,
+)
 
 FALLBACK = 1_764_410_000_999
 

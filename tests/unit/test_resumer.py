@@ -1,29 +1,30 @@
-"""The resumer carries decisions to ZEGO through fakes of every port, on a fake clock."""
+"""The resumer and its attempt loop carry decisions to ZEGO through fakes of every port, on a fake
+clock, without a thread."""
 
 from __future__ import annotations
 
 import itertools
-import threading
-import time
 from collections.abc import Sequence
-from typing import Any
 
 import pytest
 
-from zego_resume.outcome import Failure
+from zego_resume.domain.deadline import Deadline
+from zego_resume.domain.outcome import Failure
+from zego_resume.domain.request import ResumeRequest
+from zego_resume.domain.resumer import PendingDecision, Resumer, ResumeReport
+from zego_resume.domain.retry import AttemptLoop, RetryPolicy
 from zego_resume.ports import SecretError, TransportError, ZegoCredentials
-from zego_resume.request import ResumeRequest
-from zego_resume.resumer import Deadline, PendingDecision, Resumer, ResumeReport, RetryPolicy
 
 from .fakes import (
     ROTATED_SECRET,
     SECRET,
-    AdmittingPacer,
-    DeadlinePacer,
+    AdmittingBudget,
+    DeadlineBudget,
     FakeClock,
     FakeCredentials,
     FakeGateway,
     FakeSleep,
+    InlineRunner,
 )
 
 SEQUENCE = 1_764_410_000_123
@@ -39,22 +40,16 @@ class World:
         credentials: FakeCredentials | None = None,
         is_test: bool = False,
         remaining_seconds: float = 60.0,
-        pacer: AdmittingPacer | None = None,
+        budget: AdmittingBudget | None = None,
     ) -> None:
         self.clock = FakeClock()
         self.sleep = FakeSleep(self.clock)
         self.gateway = gateway
         self.credentials = credentials or FakeCredentials()
-        self.pacer = pacer if pacer is not None else DeadlinePacer(self.clock)
-        self.resumer = Resumer(
-            gateway,
-            self.credentials,
-            self.pacer,
-            is_test=is_test,
-            max_workers=4,
-            sleep=self.sleep,
-            jitter=lambda: 0.5,
-        )
+        self.budget = budget if budget is not None else DeadlineBudget(self.clock)
+        self.runner = InlineRunner(self.clock)
+        attempts = AttemptLoop(gateway, self.credentials, self.budget, sleep=self.sleep, jitter=lambda: 0.5)
+        self.resumer = Resumer(attempts, self.credentials, self.budget, self.runner, is_test=is_test)
         self.deadline = Deadline(remaining_seconds, clock=self.clock)
 
     def resume(self, *pending: PendingDecision) -> ResumeReport:
@@ -119,11 +114,11 @@ def test_back_off_delays_grow_between_retries() -> None:
     assert delays[-1] > delays[0]
 
 
-def test_a_rate_limited_answer_pauses_the_pacer_for_at_least_zegos_window() -> None:
+def test_a_rate_limited_answer_pauses_the_budget_for_at_least_zegos_window() -> None:
     world = World(FakeGateway([30002, 0]))
     world.resume(_pending("d", ["s"]))
-    assert world.pacer.pauses
-    assert min(world.pacer.pauses) >= 1.0  # ZEGO counts calls over a sliding second
+    assert world.budget.pauses
+    assert min(world.budget.pauses) >= 1.0  # ZEGO counts calls over a sliding second
 
 
 @pytest.mark.parametrize("code", [30004, 30005, 30006, 100000001, 100000010, 100000016])
@@ -226,12 +221,30 @@ def test_a_retry_that_would_outlive_the_deadline_is_not_made() -> None:
     assert len(world.sleep.delays) == len(world.gateway.calls) - 1
 
 
-def test_each_call_is_told_how_much_time_is_left() -> None:
+def test_each_call_must_end_by_the_invocations_deadline() -> None:
     world = World(FakeGateway([30003, 0]), remaining_seconds=30.0)
     world.resume(_pending("d", ["s"]))
-    first, second = world.gateway.calls
-    assert 0 < first.time_left <= 30.0
-    assert second.time_left < first.time_left  # the back-off spent some of it
+    assert [call.deadline for call in world.gateway.calls] == [world.deadline.at] * 2
+
+
+def test_no_turn_is_asked_for_a_start_later_than_a_call_can_still_finish() -> None:
+    world = World(FakeGateway([30003, 0]), remaining_seconds=30.0)
+    world.resume(_pending("d", ["s"]))
+    latest_start = world.deadline.at - RetryPolicy().min_call_time
+    assert world.budget.turns == [latest_start, latest_start]
+
+
+def test_a_call_that_gets_no_turn_is_not_made_and_the_last_real_failure_is_kept() -> None:
+    # Given ZEGO failing once, and a budget that has no turn left after that first call
+    budget = AdmittingBudget()
+    budget._admit = lambda latest_start: len(budget.turns) == 1  # type: ignore[method-assign]
+    world = World(FakeGateway([42004, 0]), budget=budget)
+    # When the decision is resumed
+    failure = _only_failure(world.resume(_pending("d", ["s"])), "d")
+    # Then one call was made, the second attempt was not, and ZEGO's code is what is reported
+    assert len(world.gateway.calls) == 1
+    assert (failure.code, failure.transient, failure.attempts) == ("42004", True, 1)
+    assert world.resume(_pending("e", ["t"])).stats.calls == 0
 
 
 def test_a_secret_that_cannot_be_read_fails_every_decision_transiently() -> None:
@@ -342,11 +355,40 @@ def test_an_empty_batch_makes_no_call() -> None:
     assert report.outcomes == {}
 
 
-def test_every_call_goes_through_the_pacer() -> None:
-    pacer = AdmittingPacer()
-    world = World(FakeGateway([30003, 30003, 0]), pacer=pacer)
+def test_every_call_takes_a_turn_from_the_budget() -> None:
+    budget = AdmittingBudget()
+    world = World(FakeGateway([30003, 30003, 0]), budget=budget)
     world.resume(_pending("d", ["s"]))
-    assert len(pacer.acquisitions) == len(world.gateway.calls) == 3
+    assert len(budget.turns) == len(world.gateway.calls) == 3
+
+
+def test_the_budget_is_told_how_many_calls_a_batch_will_make() -> None:
+    world = World(FakeGateway(default=0))
+    world.resume(_pending("d", [f"s{n}" for n in range(45)]))
+    assert world.budget.expected == [3]
+
+
+def test_calls_the_runner_did_not_finish_fail_as_timeouts_and_are_not_lost() -> None:
+    # Given a runner that finishes only the first of three calls
+    class FirstOnlyRunner(InlineRunner):
+        def run(self, tasks, *, wait_until):  # type: ignore[no-untyped-def]
+            return [tasks[0](), None, None]
+
+    world = World(FakeGateway(default=0))
+    world.resumer = Resumer(
+        AttemptLoop(world.gateway, world.credentials, world.budget, sleep=world.sleep),
+        world.credentials,
+        world.budget,
+        FirstOnlyRunner(),
+    )
+    ids = [f"s{n}" for n in range(60)]
+    # When 60 ids (three calls) are resumed
+    report = world.resume(_pending("d", ids))
+    # Then the first call's 20 ids are resumed and the other 40 fail as a transient Timeout
+    assert report.outcomes["d"].resumed == tuple(ids[:20])
+    failed = report.outcomes["d"].failed
+    assert {(failure.code, failure.transient) for failure, _ in failed} == {("Timeout", True)}
+    assert [stream_id for _, part in failed for stream_id in part] == ids[20:]
 
 
 def test_a_secret_lost_between_attempts_fails_the_call_transiently() -> None:
@@ -368,35 +410,3 @@ def test_a_secret_lost_between_attempts_fails_the_call_transiently() -> None:
     # Then no call is made without credentials, and the failure is transient
     assert world.gateway.calls == []
     assert (failure.code, failure.transient) == ("SecretUnavailable", True)
-
-
-def test_a_call_takes_its_pacer_turn_only_when_a_worker_is_free_to_send_it() -> None:
-    # Given one worker, and a pacer that notes whether a call was in flight at each turn
-    in_flight = threading.Event()
-
-    class SlowGateway(FakeGateway):
-        def resume(self, *args: Any, **kwargs: Any) -> Any:
-            in_flight.set()
-            time.sleep(0.01)  # long enough for a turn taken too early to be seen
-            in_flight.clear()
-            return super().resume(*args, **kwargs)
-
-    class WatchingPacer(AdmittingPacer):
-        def __init__(self) -> None:
-            super().__init__()
-            self.busy_at_turn: list[bool] = []
-
-        def acquire(self, latest_start: float) -> bool:
-            self.busy_at_turn.append(in_flight.is_set())
-            return super().acquire(latest_start)
-
-    pacer = WatchingPacer()
-    gateway = SlowGateway()
-    resumer = Resumer(gateway, FakeCredentials(), pacer, max_workers=1, sleep=FakeSleep())
-
-    # When three calls' worth of ids go out
-    resumer.resume([_pending("d", [f"s{n}" for n in range(60)])], Deadline(60.0))
-
-    # Then no turn was taken while the only worker was still sending the call before
-    assert len(gateway.calls) == 3
-    assert pacer.busy_at_turn == [False, False, False]

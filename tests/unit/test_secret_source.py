@@ -7,8 +7,8 @@ from typing import Any
 
 import pytest
 
+from zego_resume.adapters.secret_source import SecretsManagerCredentials, parse_credentials
 from zego_resume.ports import SecretError, ZegoCredentials
-from zego_resume.secret_source import SecretsManagerCredentials, parse_credentials
 
 from .fakes import APP_ID, ROTATED_SECRET, SECRET, FakeClock
 

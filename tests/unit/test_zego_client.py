@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import re
+import time
 from collections.abc import Callable, Iterator
 from typing import Any
 from urllib.parse import parse_qsl, urlencode, urlsplit
@@ -11,8 +12,16 @@ from urllib.parse import parse_qsl, urlencode, urlsplit
 import pytest
 import requests
 
-from zego_resume.ports import TransportError, ZegoAnswer, ZegoCredentials
-from zego_resume.zego_client import ZegoClient, build_query, encode_query, new_nonce, sign
+from zego_resume.adapters.zego_client import (
+    MAX_ANSWER_BYTES,
+    ZegoClient,
+    build_query,
+    encode_query,
+    new_nonce,
+    sign,
+    take_turn_before_writing,
+)
+from zego_resume.ports import NoTurnBeforeDeadline, TransportError, ZegoAnswer, ZegoCredentials
 
 from .fakes import APP_ID, SECRET, FakeClock
 
@@ -123,33 +132,55 @@ def test_build_query_refuses_an_id_outside_zegos_charset(stream_id: str) -> None
 # --- ZegoClient.resume over a fake session ----------------------------------------------------
 
 
+class FakeRaw:
+    def __init__(self, content: bytes) -> None:
+        self._content = content
+
+    def read(self, amount: int, decode_content: bool = True) -> bytes:
+        return self._content[:amount]
+
+
 class FakeResponse:
     def __init__(self, status_code: int, content: bytes) -> None:
         self.status_code = status_code
-        self.content = content
+        self.raw = FakeRaw(content)
+        self.closed = False
+
+    def close(self) -> None:
+        self.closed = True
 
 
 Reply = FakeResponse | Callable[[str], BaseException]
 
 
 class FakeSession:
-    """requests.Session's `get` and `mount`, answering from a list of replies."""
+    """requests.Session's `get`, `mount` and `headers`, answering from a list of replies.
+
+    Like a real connection of the client's, it takes the call's turn before "writing" the request;
+    a request is recorded only once its turn is taken.
+    """
 
     def __init__(self, replies: list[Reply]) -> None:
         self._replies = replies
+        self.headers: dict[str, str] = {}
         self.requests: list[tuple[str, list[tuple[str, str]], tuple[float, float]]] = []
+        self.options: list[dict[str, Any]] = []
         self.mounted: list[str] = []
+        self.responses: list[FakeResponse] = []
 
     def mount(self, prefix: str, adapter: object) -> None:
         self.mounted.append(prefix)
 
-    def get(self, url: str, timeout: tuple[float, float]) -> FakeResponse:
+    def get(self, url: str, timeout: tuple[float, float], **options: Any) -> FakeResponse:
+        take_turn_before_writing(None)
         # Recorded as (address, decoded query, timeout): what ZEGO would read from the URL.
         parts = urlsplit(url)
         query = parse_qsl(parts.query, keep_blank_values=True, strict_parsing=True)
         self.requests.append((f"{parts.scheme}://{parts.netloc}{parts.path}", query, timeout))
+        self.options.append(options)
         reply = self._replies.pop(0)
         if isinstance(reply, FakeResponse):
+            self.responses.append(reply)
             return reply
         raise reply(url)
 
@@ -161,6 +192,18 @@ def _json_reply(document: object, status: int = 200) -> FakeResponse:
 OK = _json_reply({"Code": 0, "Message": "success", "RequestId": "zego-1", "Data": None})
 
 
+class Turns:
+    """A call's turn that answers from a list (yes by default), counting how often it was taken."""
+
+    def __init__(self, *answers: bool) -> None:
+        self._answers = list(answers)
+        self.taken = 0
+
+    def __call__(self) -> bool:
+        self.taken += 1
+        return self._answers.pop(0) if self._answers else True
+
+
 def _client(replies: list[Reply], *, clock: FakeClock | None = None, read_timeout: float = 3.0) -> Any:
     session = FakeSession(replies)
     client = ZegoClient(
@@ -169,7 +212,13 @@ def _client(replies: list[Reply], *, clock: FakeClock | None = None, read_timeou
     return client, session
 
 
-def _requests_error(kind: type[requests.RequestException]) -> Callable[..., BaseException]:
+def _resume(client: Any, stream_ids: list[str] | None = None, sequence: int = 1, **options: Any) -> Any:
+    options.setdefault("deadline", time.monotonic() + 10.0)
+    options.setdefault("turn", Turns())
+    return client.resume(CREDENTIALS, stream_ids or ["stream-a"], sequence, **options)
+
+
+def _requests_error(kind: type[Exception]) -> Callable[..., BaseException]:
     # requests quotes the whole signed URL in its messages: the adapter must not pass it on.
     def build(url: str) -> BaseException:
         return kind(f"HTTPSConnectionPool: Max retries exceeded with url: {url}")
@@ -179,13 +228,13 @@ def _requests_error(kind: type[requests.RequestException]) -> Callable[..., Base
 
 def test_resume_success_returns_zegos_answer() -> None:
     client, _ = _client([OK])
-    answer = client.resume(CREDENTIALS, ["stream-a"], 1, time_left=10.0)
+    answer = _resume(client)
     assert answer == ZegoAnswer(code=0, message="success", request_id="zego-1")
 
 
 def test_resume_returns_a_non_zero_code_instead_of_raising() -> None:
     client, _ = _client([_json_reply({"Code": 30006, "Message": "invalid stream id list"})])
-    assert client.resume(CREDENTIALS, ["stream-a"], 1, time_left=10.0).code == 30006
+    assert _resume(client).code == 30006
 
 
 def test_resume_signs_each_call_with_a_fresh_nonce_and_the_current_timestamp() -> None:
@@ -193,9 +242,9 @@ def test_resume_signs_each_call_with_a_fresh_nonce_and_the_current_timestamp() -
     clock = FakeClock(1_764_410_000.9)
     client, session = _client([OK, OK], clock=clock)
     # When it makes both calls
-    client.resume(CREDENTIALS, ["stream-a"], 1, time_left=10.0)
+    _resume(client)
     clock.advance(2.0)
-    client.resume(CREDENTIALS, ["stream-a"], 2, time_left=10.0)
+    _resume(client, sequence=2)
     # Then each carries its own nonce and the timestamp (seconds) of its own moment, signed together
     (_, first, _), (_, second, _) = session.requests
     assert _one(first, "SignatureNonce") != _one(second, "SignatureNonce")
@@ -208,7 +257,7 @@ def test_resume_signs_each_call_with_a_fresh_nonce_and_the_current_timestamp() -
 
 def test_resume_sends_the_stream_ids_and_sequence_it_was_given() -> None:
     client, session = _client([OK])
-    client.resume(CREDENTIALS, ["stream-a", "stream-b"], 1764410000123, time_left=10.0)
+    _resume(client, ["stream-a", "stream-b"], 1764410000123)
     (url, query, _) = session.requests[0]
     assert url.startswith(BASE_URL)
     assert _values(query, "StreamId[]") == ["stream-a", "stream-b"]
@@ -218,15 +267,61 @@ def test_resume_sends_the_stream_ids_and_sequence_it_was_given() -> None:
 @pytest.mark.parametrize("time_left", [0.2, 0.9, 2.0, 2.9, 30.0])
 def test_resume_timeouts_never_exceed_the_time_left(time_left: float) -> None:
     client, session = _client([OK], read_timeout=3.0)
-    client.resume(CREDENTIALS, ["stream-a"], 1, time_left=time_left)
+    _resume(client, deadline=time.monotonic() + time_left)
     (_, _, timeout) = session.requests[0]
     assert all(0 < part <= time_left for part in timeout)
 
 
 def test_resume_uses_the_configured_read_timeout_when_time_allows() -> None:
     client, session = _client([OK], read_timeout=2.5)
-    client.resume(CREDENTIALS, ["stream-a"], 1, time_left=30.0)
+    _resume(client, deadline=time.monotonic() + 30.0)
     assert session.requests[0][2][1] == 2.5
+
+
+def test_resume_takes_the_calls_turn_once_before_the_request_goes_out() -> None:
+    client, session = _client([OK])
+    turns = Turns()
+    _resume(client, turn=turns)
+    assert turns.taken == 1
+    assert len(session.requests) == 1
+
+
+def test_resume_without_a_turn_sends_nothing_and_says_so() -> None:
+    # Given a turn that says no (no start before the deadline)
+    client, session = _client([OK])
+    # When the call is made
+    with pytest.raises(NoTurnBeforeDeadline) as raised:
+        _resume(client, turn=Turns(False))
+    # Then nothing was sent, and the error is the transient Timeout that stops the attempts
+    assert session.requests == []
+    assert (raised.value.code, isinstance(raised.value, TransportError)) == ("Timeout", True)
+
+
+def test_resume_never_follows_a_redirect_and_reads_the_answer_itself() -> None:
+    client, session = _client([OK])
+    _resume(client)
+    assert session.options[0] == {"allow_redirects": False, "stream": True}
+    assert session.responses[0].closed
+
+
+def test_resume_asks_for_an_uncompressed_answer() -> None:
+    _, session = _client([OK])
+    assert session.headers["Accept-Encoding"] == "identity"
+
+
+def test_an_answer_larger_than_any_zego_answer_is_invalid() -> None:
+    huge = json.dumps({"Code": 0, "Message": "x" * (MAX_ANSWER_BYTES + 10)}).encode()
+    client, _ = _client([FakeResponse(200, huge)])
+    with pytest.raises(TransportError) as raised:
+        _resume(client)
+    assert raised.value.code == "InvalidResponse"
+
+
+def test_a_body_of_deeply_nested_brackets_is_an_invalid_response_not_a_crash() -> None:
+    client, _ = _client([FakeResponse(200, b"[" * 5000)])
+    with pytest.raises(TransportError) as raised:
+        _resume(client)
+    assert raised.value.code == "InvalidResponse"
 
 
 @pytest.mark.parametrize(
@@ -235,15 +330,19 @@ def test_resume_uses_the_configured_read_timeout_when_time_allows() -> None:
         (requests.Timeout, "Timeout"),
         (requests.ReadTimeout, "Timeout"),
         (requests.ConnectionError, "ConnectionError"),
+        # What requests raises on a malformed Location header, and urllib3 on broken headers
+        (ValueError, "ConnectionError"),
+        (requests.exceptions.InvalidURL, "ConnectionError"),
+        (OSError, "ConnectionError"),
     ],
-    ids=["timeout", "read-timeout", "connection-error"],
+    ids=["timeout", "read-timeout", "connection-error", "value-error", "invalid-url", "os-error"],
 )
 def test_resume_turns_transport_failures_into_a_named_transport_error(
-    error: type[requests.RequestException], code: str
+    error: type[Exception], code: str
 ) -> None:
     client, _ = _client([_requests_error(error)])
     with pytest.raises(TransportError) as raised:
-        client.resume(CREDENTIALS, ["stream-a"], 1, time_left=10.0)
+        _resume(client)
     assert raised.value.code == code
 
 
@@ -253,16 +352,18 @@ def _secrets_of(session: FakeSession) -> list[str]:
 
 
 @pytest.mark.parametrize(
-    "error", [requests.Timeout, requests.ConnectionError], ids=["timeout", "connection-error"]
+    "error",
+    [requests.Timeout, requests.ConnectionError, ValueError],
+    ids=["timeout", "connection-error", "value-error"],
 )
 def test_transport_error_message_holds_no_signature_secret_or_url(
-    error: type[requests.RequestException],
+    error: type[Exception],
 ) -> None:
     # Given a requests error whose text quotes the signed URL
     client, session = _client([_requests_error(error)])
     # When the call fails
     with pytest.raises(TransportError) as raised:
-        client.resume(CREDENTIALS, ["stream-a"], 1, time_left=10.0)
+        _resume(client)
     # Then neither its message nor its str() carries anything secret or the URL
     for sensitive in _secrets_of(session):
         assert sensitive not in raised.value.message
@@ -283,16 +384,18 @@ def _chain(error: BaseException) -> Iterator[BaseException]:
 
 
 @pytest.mark.parametrize(
-    "error", [requests.Timeout, requests.ConnectionError], ids=["timeout", "connection-error"]
+    "error",
+    [requests.Timeout, requests.ConnectionError, ValueError],
+    ids=["timeout", "connection-error", "value-error"],
 )
 def test_transport_error_chain_holds_no_signature_secret_or_url(
-    error: type[requests.RequestException],
+    error: type[Exception],
 ) -> None:
     # Given a requests error whose text quotes the signed URL
     client, session = _client([_requests_error(error)])
     # When the call fails
     with pytest.raises(TransportError) as raised:
-        client.resume(CREDENTIALS, ["stream-a"], 1, time_left=10.0)
+        _resume(client)
     # Then no exception reachable from it (__cause__ / __context__) carries the URL or signature
     for linked in _chain(raised.value):
         for sensitive in _secrets_of(session):
@@ -303,14 +406,14 @@ def test_transport_error_chain_holds_no_signature_secret_or_url(
 def test_resume_turns_a_non_2xx_status_into_http_error(status: int) -> None:
     client, _ = _client([_json_reply({"Code": 0}, status=status)])
     with pytest.raises(TransportError) as raised:
-        client.resume(CREDENTIALS, ["stream-a"], 1, time_left=10.0)
+        _resume(client)
     assert raised.value.code == "HttpError"
 
 
 def test_resume_turns_a_body_that_is_not_json_into_invalid_response() -> None:
     client, _ = _client([FakeResponse(200, b"<html>bad gateway</html>")])
     with pytest.raises(TransportError) as raised:
-        client.resume(CREDENTIALS, ["stream-a"], 1, time_left=10.0)
+        _resume(client)
     assert raised.value.code == "InvalidResponse"
 
 
@@ -322,7 +425,7 @@ def test_resume_turns_a_body_that_is_not_json_into_invalid_response() -> None:
 def test_resume_turns_json_without_an_integer_code_into_invalid_response(document: object) -> None:
     client, _ = _client([_json_reply(document)])
     with pytest.raises(TransportError) as raised:
-        client.resume(CREDENTIALS, ["stream-a"], 1, time_left=10.0)
+        _resume(client)
     assert raised.value.code == "InvalidResponse"
 
 

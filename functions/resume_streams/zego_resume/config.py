@@ -1,7 +1,7 @@
 """Configuration: the environment read once, validated and typed.
 
-Read when the first event arrives, never at import (CONTRACT.md): a missing variable is reported
-against an event, where it can be seen, instead of failing the init phase.
+Read when the first event arrives, never at import (docs/contract.md): a missing variable is
+reported against an event, where it can be seen, instead of failing the init phase.
 """
 
 from __future__ import annotations
@@ -12,8 +12,13 @@ from dataclasses import dataclass
 from urllib.parse import urlsplit
 
 DEFAULT_API_BASE_URL = "https://rtc-api.zego.im"
-DEFAULT_MAX_CALLS_PER_SECOND = 20  # ZEGO's documented limit per AppId (ZEGO-API.md)
+DEFAULT_MAX_CALLS_PER_SECOND = 20  # ZEGO's documented limit per AppId (docs/zego-api.md)
 DEFAULT_READ_TIMEOUT_SECONDS = 3.0
+# How much later than its write a call may reach ZEGO. Connection set-up is not part of it (a call
+# takes its turn once connected), so this is the one-way network jitter between the function's
+# region and ZEGO's host; docs/design.md says why 40 ms.
+DEFAULT_ARRIVAL_JITTER_MS = 40
+MAX_ARRIVAL_JITTER_MS = 1000
 
 
 class ConfigurationError(Exception):
@@ -29,6 +34,7 @@ class Settings:
     max_calls_per_second: int = DEFAULT_MAX_CALLS_PER_SECOND
     max_receive_count: int | None = None
     read_timeout_seconds: float = DEFAULT_READ_TIMEOUT_SECONDS
+    arrival_jitter_ms: int = DEFAULT_ARRIVAL_JITTER_MS
 
     @classmethod
     def from_environ(cls, environ: Mapping[str, str]) -> Settings:
@@ -46,6 +52,12 @@ class Settings:
             max_receive_count=_positive_int(environ, "MAX_RECEIVE_COUNT"),
             read_timeout_seconds=_positive_float(
                 environ, "ZEGO_READ_TIMEOUT_SECONDS", default=DEFAULT_READ_TIMEOUT_SECONDS
+            ),
+            arrival_jitter_ms=_bounded_int(
+                environ,
+                "ZEGO_ARRIVAL_JITTER_MS",
+                default=DEFAULT_ARRIVAL_JITTER_MS,
+                top=MAX_ARRIVAL_JITTER_MS,
             ),
         )
 
@@ -83,6 +95,15 @@ def _positive_int(environ: Mapping[str, str], name: str) -> int | None:
         return None
     if not (value.isascii() and value.isdigit()) or int(value) < 1:
         raise ConfigurationError(f"{name} must be a positive integer")
+    return int(value)
+
+
+def _bounded_int(environ: Mapping[str, str], name: str, *, default: int, top: int) -> int:
+    value = environ.get(name, "").strip()
+    if not value:
+        return default
+    if not (value.isascii() and value.isdigit()) or int(value) > top:
+        raise ConfigurationError(f"{name} must be an integer within 0..{top}")
     return int(value)
 
 

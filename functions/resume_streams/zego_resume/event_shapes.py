@@ -1,4 +1,4 @@
-"""Handler room: turns the three accepted event shapes (CONTRACT.md) into resume requests.
+"""Handler room: turns the three accepted event shapes (docs/contract.md) into deliveries.
 
 Plain dict access rather than Powertools' event data classes: four fields are read, and the data
 classes package costs tens of milliseconds of import at cold start.
@@ -8,38 +8,24 @@ from __future__ import annotations
 
 import json
 import time
-from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from .request import InvalidRequest, ResumeRequest, parse_resume_request
-
-SQS, EVENTBRIDGE, DIRECT = "sqs", "eventbridge", "direct"
-
-
-@dataclass(frozen=True)
-class Item:
-    """One decision as it arrived: its request, or why it is not one."""
-
-    key: str  # correlation id: SQS messageId, EventBridge id, or requestId
-    source: str  # sqs | eventbridge | direct
-    raw: str  # what arrived, verbatim: dead-lettered as is when it is no valid request
-    request: ResumeRequest | None = None
-    invalid: InvalidRequest | None = None
-    receive_count: int = 1  # SQS ApproximateReceiveCount
+from zego_resume.domain.delivery import DIRECT, EVENTBRIDGE, SQS, Delivery
+from zego_resume.domain.request import InvalidRequest, parse_resume_request
 
 
-def read_event(event: object, *, invocation_id: str, now_ms: int | None = None) -> list[Item]:
-    """The event's items; each carries a request or the reason it is invalid. Never raises."""
+def read_event(event: object, *, invocation_id: str, now_ms: int | None = None) -> list[Delivery]:
+    """The event's deliveries; each carries a request or the reason it is invalid. Never raises."""
     now_ms = now_ms if now_ms is not None else int(time.time() * 1000)
     if isinstance(event, dict) and isinstance(event.get("Records"), list):
         records = event["Records"]
         if records and all(_is_sqs_record(record) for record in records):
-            return [_sqs_item(record, now_ms) for record in records]
+            return [_sqs_delivery(record, now_ms) for record in records]
         return [_invalid(invocation_id, DIRECT, event, "UnrecognisedEvent", "Records are not SQS records")]
     if isinstance(event, dict) and _is_eventbridge(event):
         key = str(event.get("id") or invocation_id)
-        return [_request_item(key, EVENTBRIDGE, event, event, fallback_ms=_event_time(event, now_ms))]
+        return [_request_delivery(key, EVENTBRIDGE, event, event, fallback_ms=_event_time(event, now_ms))]
     if isinstance(event, dict) and "streamIds" not in event:
         return [
             _invalid(
@@ -53,7 +39,7 @@ def read_event(event: object, *, invocation_id: str, now_ms: int | None = None) 
     key = invocation_id
     if isinstance(event, dict) and isinstance(event.get("requestId"), str) and event["requestId"]:
         key = event["requestId"]
-    return [_request_item(key, DIRECT, event, event, fallback_ms=now_ms)]
+    return [_request_delivery(key, DIRECT, event, event, fallback_ms=now_ms)]
 
 
 def _is_sqs_record(record: object) -> bool:
@@ -68,7 +54,7 @@ def _is_async_failure_record(document: dict[str, Any]) -> bool:
     return "requestContext" in document and "requestPayload" in document
 
 
-def _sqs_item(record: dict[str, Any], now_ms: int) -> Item:
+def _sqs_delivery(record: dict[str, Any], now_ms: int) -> Delivery:
     key = str(record.get("messageId", ""))
     attributes = record.get("attributes") or {}
     receive_count = _int(attributes.get("ApproximateReceiveCount"), default=1)
@@ -86,7 +72,7 @@ def _sqs_item(record: dict[str, Any], now_ms: int) -> Item:
         document = document["requestPayload"]
     if isinstance(document, dict) and _is_eventbridge(document):
         # EventBridge rule -> queue: the envelope's time is the decision's, SentTimestamp is later.
-        return _request_item(
+        return _request_delivery(
             key,
             SQS,
             body,
@@ -94,10 +80,10 @@ def _sqs_item(record: dict[str, Any], now_ms: int) -> Item:
             fallback_ms=_event_time(document, sent_ms),
             receive_count=receive_count,
         )
-    return _request_item(key, SQS, body, document, fallback_ms=sent_ms, receive_count=receive_count)
+    return _request_delivery(key, SQS, body, document, fallback_ms=sent_ms, receive_count=receive_count)
 
 
-def _request_item(
+def _request_delivery(
     key: str,
     source: str,
     raw: object,
@@ -105,7 +91,7 @@ def _request_item(
     *,
     fallback_ms: int,
     receive_count: int = 1,
-) -> Item:
+) -> Delivery:
     payload = document
     if isinstance(document, dict) and _is_eventbridge(document):
         if document.get("detail") is None:
@@ -121,12 +107,16 @@ def _request_item(
     try:
         request = parse_resume_request(payload, fallback_sequence=fallback_ms)
     except InvalidRequest as invalid:
-        return Item(key=key, source=source, raw=_verbatim(raw), invalid=invalid, receive_count=receive_count)
-    return Item(key=key, source=source, raw=_verbatim(raw), request=request, receive_count=receive_count)
+        return Delivery(
+            key=key, source=source, raw=_verbatim(raw), invalid=invalid, receive_count=receive_count
+        )
+    return Delivery(key=key, source=source, raw=_verbatim(raw), request=request, receive_count=receive_count)
 
 
-def _invalid(key: str, source: str, raw: object, reason: str, message: str, receive_count: int = 1) -> Item:
-    return Item(
+def _invalid(
+    key: str, source: str, raw: object, reason: str, message: str, receive_count: int = 1
+) -> Delivery:
+    return Delivery(
         key=key,
         source=source,
         raw=_verbatim(raw),

@@ -1,10 +1,16 @@
-"""The shapes the domain expects of its adapters. Tests replace each with an in-memory fake."""
+"""The shapes the domain expects of its adapters, and the values that cross between them.
+
+Tests replace each port with an in-memory fake (tests/unit/fakes.py). Every port's docstring ends
+by telling the caller what to do on each error.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Protocol
+from typing import Protocol, TypeVar
+
+T = TypeVar("T")
 
 
 @dataclass(frozen=True)
@@ -21,6 +27,20 @@ class ZegoAnswer:
     request_id: str | None = None
 
 
+@dataclass(frozen=True)
+class DeadLetter:
+    """One message for the dead-letter queue: a body and its String message attributes."""
+
+    body: str
+    attributes: dict[str, str]
+
+    def size(self) -> int:
+        """Bytes SQS counts against its limits: body, attribute names, types and values."""
+        return len(self.body.encode()) + sum(
+            len(name) + len("String") + len(value.encode()) for name, value in self.attributes.items()
+        )
+
+
 class TransportError(Exception):
     """No usable answer from ZEGO (timeout, connection, non-2xx, non-JSON). Always transient.
 
@@ -31,6 +51,14 @@ class TransportError(Exception):
         super().__init__(f"{code}: {message}")
         self.code = code
         self.message = message
+
+
+class NoTurnBeforeDeadline(TransportError):
+    """No rate-limit turn could be had before the deadline, so nothing was sent: ZEGO cannot have
+    seen this attempt. Stop making attempts in this invocation."""
+
+    def __init__(self) -> None:
+        super().__init__("Timeout", "the invocation ran out of time before this call could be made")
 
 
 class SecretError(Exception):
@@ -46,6 +74,28 @@ class SecretError(Exception):
         self.message = message
 
 
+# A call's turn: called by the gateway once its connection is open, right before the request is
+# written. It waits for the call's start and answers True (write now) or False (no start could be
+# had before the deadline: do not send).
+Turn = Callable[[], bool]
+
+
+class RateBudget(Protocol):
+    def turn(self, latest_start: float) -> Turn:
+        """A turn for one call that must start by `latest_start` (a time.monotonic() value).
+        Cheap: nothing is reserved until the turn is taken."""
+        ...
+
+    def expect(self, calls: int) -> None:
+        """A hint: about this many calls will ask for turns soon (a shared ledger can then reserve
+        several starts in one request)."""
+        ...
+
+    def pause(self, seconds: float) -> None:
+        """Start no call for `seconds` from now (ZEGO answered 30002: the budget is overspent)."""
+        ...
+
+
 class ZegoGateway(Protocol):
     def resume(
         self,
@@ -53,9 +103,14 @@ class ZegoGateway(Protocol):
         stream_ids: Sequence[str],
         sequence: int,
         *,
-        time_left: float,
+        deadline: float,
+        turn: Turn,
     ) -> ZegoAnswer:
-        """One signed ResumeRTCStreams call. Raises TransportError: retry with back-off."""
+        """One signed ResumeRTCStreams call, taking `turn` right before the request is written and
+        finished, body included, by `deadline` (a time.monotonic() value).
+
+        Raises TransportError: retry with back-off (a fresh turn and a higher Sequence).
+        """
         ...
 
 
@@ -70,12 +125,19 @@ class CredentialSource(Protocol):
         ...
 
 
-class Pacer(Protocol):
-    def acquire(self, latest_start: float) -> bool:
-        """Wait for this call's turn; False (without waiting) if it would come after
-        `latest_start` (a time.monotonic() value)."""
+class CallRunner(Protocol):
+    def run(self, tasks: Sequence[Callable[[], T]], *, wait_until: float) -> list[T | None]:
+        """Run every task, in order of submission, some at once; each result in the task's place,
+        or None for a task that had not finished by `wait_until` (a time.monotonic() value).
+        Never raises for a task: a task reports its own failures in its result."""
         ...
 
-    def pause(self, seconds: float) -> None:
-        """Start no call for `seconds` (ZEGO answered 30002)."""
+
+class DeadLetterSink(Protocol):
+    def send(self, letters: Sequence[DeadLetter], *, deadline: float) -> list[bool]:
+        """Send every letter before `deadline` (a time.monotonic() value); the result says,
+        letter by letter, whether it was accepted.
+
+        Never raises. A False means: do not acknowledge that letter's source message.
+        """
         ...

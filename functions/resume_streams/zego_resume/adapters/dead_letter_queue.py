@@ -8,50 +8,58 @@ nothing is dropped.
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
 from typing import Any
 
-from .aws_clients import aws_client
+from zego_resume.adapters.aws_clients import aws_client
+from zego_resume.ports import DeadLetter
 
 MAX_BATCH_ENTRIES = 10  # SQS SendMessageBatch limit
 MAX_BATCH_BYTES = 256 * 1024  # keep a batch under the classic payload limit; bigger letters go alone
+CONNECT_TIMEOUT_SECONDS = 0.5
+READ_TIMEOUT_SECONDS = 1.0
+# A batch is sent only while this much time is left: one request, no retry, fits in it.
+BATCH_SECONDS = CONNECT_TIMEOUT_SECONDS + READ_TIMEOUT_SECONDS
 
 logger = logging.getLogger(__name__)
 
 
-@dataclass(frozen=True)
-class DeadLetter:
-    body: str
-    attributes: dict[str, str]  # sent as String message attributes
-
-    def size(self) -> int:
-        """Bytes SQS counts against its limits: body, attribute names, types and values."""
-        return len(self.body.encode()) + sum(
-            len(name) + len("String") + len(value.encode()) for name, value in self.attributes.items()
-        )
-
-
 def _sqs_client() -> Any:
     # Built on the first dead letter only: most invocations never need it, and a client costs
-    # tens of milliseconds. Short timeouts: dead letters are sent within the invocation's 2 s
-    # safety margin, and a send that fails anyway hands its message back, so nothing is lost.
-    return aws_client("sqs", connect_timeout=1, read_timeout=2, attempts=2)
+    # tens of milliseconds. Short timeouts and one attempt: dead letters are sent within the
+    # invocation's safety margin, and a send that fails hands its message back, so nothing is lost.
+    return aws_client(
+        "sqs", connect_timeout=CONNECT_TIMEOUT_SECONDS, read_timeout=READ_TIMEOUT_SECONDS, attempts=1
+    )
 
 
 class DeadLetterQueue:
-    def __init__(self, queue_url: str, *, client_factory: Callable[[], Any] = _sqs_client) -> None:
+    """DeadLetterSink over SQS SendMessageBatch."""
+
+    def __init__(
+        self,
+        queue_url: str,
+        *,
+        client_factory: Callable[[], Any] = _sqs_client,
+        monotonic: Callable[[], float] = time.monotonic,
+    ) -> None:
         self._queue_url = queue_url
         self._client_factory = client_factory
+        self._monotonic = monotonic
         self._client: Any = None
 
-    def send(self, letters: Sequence[DeadLetter]) -> list[bool]:
-        """Send every letter; the result says, letter by letter, whether SQS accepted it.
+    def send(self, letters: Sequence[DeadLetter], *, deadline: float) -> list[bool]:
+        """Send every letter before `deadline` (time.monotonic()); the result says, letter by
+        letter, whether SQS accepted it.
 
         Never raises. A False means: do not acknowledge that letter's source message.
         """
         sent = [False] * len(letters)
         for batch in _batches(letters):
+            if deadline - self._monotonic() < BATCH_SECONDS:
+                logger.error("no time left to send dead letters", extra={"unsent": len(batch)})
+                continue
             try:
                 accepted = self._send_batch([(index, letters[index]) for index in batch])
             except Exception as error:  # botocore raises many types; each means "not sent"

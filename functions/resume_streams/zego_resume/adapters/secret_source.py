@@ -14,8 +14,8 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-from .aws_clients import aws_client
-from .ports import SecretError, ZegoCredentials
+from zego_resume.adapters.aws_clients import aws_client
+from zego_resume.ports import SecretError, ZegoCredentials
 
 SECRET_MAX_AGE_SECONDS = 300  # a rotated secret is picked up within this, or at once on 100000005
 MAX_APP_ID = 2**32 - 1  # AppId is a uint32

@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+import math
+import time
 from typing import Any
 
 import pytest
 
-from zego_resume.dead_letters import DeadLetter, DeadLetterQueue
+from zego_resume.adapters.dead_letter_queue import BATCH_SECONDS, DeadLetterQueue
+from zego_resume.ports import DeadLetter
 
+FAR = math.inf  # no deadline in sight
 QUEUE_URL = "https://sqs.us-east-1.amazonaws.com/123456789012/zego-resume-dlq"
 SQS_MAX_BATCH_ENTRIES = 10  # SendMessageBatch limit
 SQS_CLASSIC_MAX_PAYLOAD = 256 * 1024
@@ -62,7 +66,7 @@ def test_letters_go_out_in_batches_of_at_most_ten() -> None:
     queue, _ = _queue(client)
     letters = _letters(23, ErrorCode="30006")
     # When they are sent
-    result = queue.send(letters)
+    result = queue.send(letters, deadline=FAR)
     # Then every one is accepted, in batches of <= 10 to the DLQ, each body exactly once
     assert result == [True] * 23
     assert all(len(batch["Entries"]) <= SQS_MAX_BATCH_ENTRIES for batch in client.batches)
@@ -75,7 +79,8 @@ def test_attributes_are_string_attributes_and_empty_ones_are_omitted() -> None:
     client = FakeSqsClient()
     queue, _ = _queue(client)
     queue.send(
-        [DeadLetter(body="{}", attributes={"ErrorCode": "30006", "ZegoRequestId": "", "Source": "sqs"})]
+        [DeadLetter(body="{}", attributes={"ErrorCode": "30006", "ZegoRequestId": "", "Source": "sqs"})],
+        deadline=FAR,
     )
     (entry,) = client.batches[0]["Entries"]
     assert entry["MessageAttributes"] == {
@@ -88,13 +93,13 @@ def test_entries_sqs_refuses_are_reported_false_and_the_others_true() -> None:
     letters = _letters(12)
     refused = {letters[3].body, letters[11].body}
     queue, _ = _queue(FakeSqsClient(refuse=refused))
-    result = queue.send(letters)
+    result = queue.send(letters, deadline=FAR)
     assert result == [letter.body not in refused for letter in letters]
 
 
 def test_a_client_exception_reports_every_letter_false_and_does_not_raise() -> None:
     queue, _ = _queue(FakeSqsClient(error=RuntimeError("AWS.SimpleQueueService.NonExistentQueue")))
-    assert queue.send(_letters(15)) == [False] * 15
+    assert queue.send(_letters(15), deadline=FAR) == [False] * 15
 
 
 def test_a_client_that_cannot_be_built_reports_every_letter_false() -> None:
@@ -102,20 +107,20 @@ def test_a_client_that_cannot_be_built_reports_every_letter_false() -> None:
         raise RuntimeError("NoRegionError")
 
     queue = DeadLetterQueue(QUEUE_URL, client_factory=broken_factory)
-    assert queue.send(_letters(3)) == [False, False, False]
+    assert queue.send(_letters(3), deadline=FAR) == [False, False, False]
 
 
 def test_the_client_is_built_lazily_and_only_once() -> None:
     queue, factory = _queue(FakeSqsClient())
     assert factory.built == 0  # constructing the queue costs nothing
-    queue.send(_letters(1))
-    queue.send(_letters(11))
+    queue.send(_letters(1), deadline=FAR)
+    queue.send(_letters(11), deadline=FAR)
     assert factory.built == 1
 
 
 def test_sending_nothing_builds_no_client() -> None:
     queue, factory = _queue(FakeSqsClient())
-    assert queue.send([]) == []
+    assert queue.send([], deadline=FAR) == []
     assert factory.built == 0
 
 
@@ -125,7 +130,7 @@ def test_large_letters_are_split_to_stay_under_sqs_batch_payload() -> None:
     letters = [
         DeadLetter(body=f"{index}" + "x" * 100_000, attributes={"ErrorCode": "X"}) for index in range(5)
     ]
-    assert queue.send(letters) == [True] * 5
+    assert queue.send(letters, deadline=FAR) == [True] * 5
     for batch in client.batches:
         payload = sum(len(entry["MessageBody"]) for entry in batch["Entries"])
         assert payload <= SQS_CLASSIC_MAX_PAYLOAD
@@ -141,6 +146,17 @@ def test_one_failed_batch_does_not_stop_the_others(failing_batch: int) -> None:
             return super().send_message_batch(QueueUrl=QueueUrl, Entries=Entries)
 
     queue, _ = _queue(OneBadBatch())
-    result = queue.send(_letters(15))
+    result = queue.send(_letters(15), deadline=FAR)
     expected_failed = range(0, 10) if failing_batch == 0 else range(10, 15)
     assert result == [index not in expected_failed for index in range(15)]
+
+
+def test_no_batch_is_sent_without_the_time_one_request_may_take() -> None:
+    # Given 12 letters and less time left than one request may take
+    client = FakeSqsClient()
+    queue, _ = _queue(client)
+    # When they are sent
+    sent = queue.send(_letters(12), deadline=time.monotonic() + BATCH_SECONDS / 2)
+    # Then nothing went out and every letter is reported unsent, so its message goes back
+    assert client.batches == []
+    assert sent == [False] * 12

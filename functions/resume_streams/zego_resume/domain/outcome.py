@@ -1,6 +1,6 @@
 """Domain: what ZEGO's answers mean, and where each part of a decision ends up. No I/O.
 
-The retry semantics live here and in resumer.py; template.yaml mirrors them (the queue's
+The retry semantics live here and in retry.py; template.yaml mirrors them (the queue's
 maxReceiveCount = MAX_RECEIVE_COUNT, the visibility timeout, the async retry policy).
 """
 
@@ -60,12 +60,16 @@ class Failure:
     attempts: int = 0
 
 
+# Stream ids that failed, grouped by the failure that holds them.
+FailedParts = tuple[tuple[Failure, tuple[str, ...]], ...]
+
+
 @dataclass(frozen=True)
 class DecisionOutcome:
     """Where each stream id of one decision stands after the invocation's calls."""
 
     resumed: tuple[str, ...] = ()
-    failed: tuple[tuple[Failure, tuple[str, ...]], ...] = ()
+    failed: FailedParts = ()
 
     @property
     def has_transient(self) -> bool:
@@ -76,7 +80,7 @@ class DecisionOutcome:
 class Settlement:
     """What to do with a decision: dead-letter some parts now, and/or hand it back for a retry."""
 
-    dead_letters: tuple[tuple[Failure, tuple[str, ...]], ...] = ()
+    dead_letters: FailedParts = ()
     retry: bool = False
 
 
@@ -95,9 +99,7 @@ def settle(outcome: DecisionOutcome, *, final_attempt: bool) -> Settlement:
     return Settlement(dead_letters=_merge_by_code(outcome.failed))
 
 
-def _merge_by_code(
-    failed: tuple[tuple[Failure, tuple[str, ...]], ...],
-) -> tuple[tuple[Failure, tuple[str, ...]], ...]:
+def _merge_by_code(failed: FailedParts) -> FailedParts:
     # One dead letter per ErrorCode: its attributes describe every id in its body.
     merged: dict[str, tuple[Failure, list[str]]] = {}
     for failure, stream_ids in failed:

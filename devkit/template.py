@@ -1,18 +1,68 @@
-"""Just enough CloudFormation to read template.yaml as a deployment would: the parameters' values,
-the conditions, and the intrinsic functions the template uses, resolved for one set of
-parameters. What only exists once deployed (a queue's URL, a function's ARN) comes from the
-caller, or is spelled as a recognisable placeholder.
+"""template.yaml as data, and just enough CloudFormation to read it as a deployment would: the
+parameters' values, the conditions, and the intrinsic functions the template uses, resolved for
+one set of parameters. What only exists once deployed (a queue's URL, a function's ARN) comes
+from the caller, or is spelled as a recognisable placeholder.
 
-The template itself reaches the tests as JSON (SAM's own YAML reader, in .venv-tools, turns the
-short-form tags into Fn:: keys): see conftest.py.
+Tests of the template, the demo, the local stack and the benchmarks read the template's defaults
+here, so that none of them hard-codes a setting the template owns.
 """
 
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
+
+import yaml
+
+ROOT = Path(__file__).resolve().parents[1]
+TEMPLATE = ROOT / "template.yaml"
+FUNCTION_ID = "ResumeStreamsFunction"
+
+
+class _CloudFormationLoader(yaml.SafeLoader):
+    """YAML with CloudFormation's short-form tags (!Ref, !GetAtt, !Sub, ...) read into their long
+    form ({"Ref": ...}, {"Fn::GetAtt": [...]}, ...), as CloudFormation itself reads them."""
+
+
+def _tag(loader: yaml.SafeLoader, suffix: str, node: yaml.Node) -> dict[str, Any]:
+    value: Any
+    if isinstance(node, yaml.SequenceNode):
+        value = loader.construct_sequence(node, deep=True)
+    elif isinstance(node, yaml.MappingNode):
+        value = loader.construct_mapping(node, deep=True)
+    else:
+        assert isinstance(node, yaml.ScalarNode)
+        value = loader.construct_scalar(node)
+    if suffix == "Ref":
+        return {"Ref": value}
+    if suffix == "Condition":
+        return {"Condition": value}
+    if suffix == "GetAtt" and isinstance(value, str):
+        value = value.split(".", 1)
+    return {f"Fn::{suffix}": value}
+
+
+_CloudFormationLoader.add_multi_constructor("!", _tag)
+
+
+def load_template(path: Path = TEMPLATE) -> dict[str, Any]:
+    """A template (ours by default) as a JSON-like document, intrinsic functions in long form."""
+    document = yaml.load(path.read_text(), Loader=_CloudFormationLoader)  # noqa: S506 - SafeLoader + tags
+    if not isinstance(document, dict):
+        raise ValueError(f"{path} is not a template")
+    return document
+
+
+def default_function_environment(path: Path = TEMPLATE) -> dict[str, str]:
+    """The function's environment variables as the template's default parameters set them
+    (resources that exist only once deployed are placeholders)."""
+    deployment = Deployment(load_template(path), {"ZegoSecretName": "zego/resume-streams"})
+    variables = deployment.resource(FUNCTION_ID)["Properties"]["Environment"]["Variables"]
+    return {name: str(value) for name, value in variables.items()}
+
 
 REGION = "us-east-1"
 ACCOUNT_ID = "123456789012"
@@ -153,7 +203,7 @@ class Deployment:
         return _SUB_VARIABLE.sub(replace, text).replace("${!", "${")
 
 
-_FUNCTIONS = {
+_FUNCTIONS: dict[str, Callable[[Deployment, Any], Any]] = {
     "Ref": Deployment._ref,
     "Fn::GetAtt": Deployment._get_att,
     "Fn::If": Deployment._if,
