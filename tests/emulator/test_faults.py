@@ -294,6 +294,16 @@ def test_a_clean_call_is_answered_with_zegos_json_document(caller: Caller) -> No
     }
 
 
+def test_a_refused_sequence_is_answered_with_its_code_and_message(caller: Caller) -> None:
+    # Given a call without a Sequence
+    decision = caller.send(sequence=None)
+    # When its answer is built
+    body = json.loads(answer_for(decision, latency=0.0).body)
+    # Then the JSON carries the rules' Code and Message
+    assert (body["Code"], body["Message"]) == (decision.record.code, decision.message)
+    assert "Sequence" in body["Message"]
+
+
 @pytest.mark.parametrize(
     ("fault", "status", "content_type"),
     [

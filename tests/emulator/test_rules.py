@@ -12,6 +12,7 @@ from .signed_calls import APP_ID, NOW, Caller, build_query, make_caller, sign
 
 pytestmark = pytest.mark.disable_socket
 
+SEQUENCE_PROBLEM = 2  # ZEGO's public "Incorrect input parameter"
 BAD_ID_LIST = 30006
 
 
@@ -207,9 +208,10 @@ def test_stream_id_count_outside_1_to_20_is_refused(caller: Caller, count: int) 
     # Given a call with too few or too many stream ids
     ids = tuple(f"s{i}" for i in range(count))
     # When it arrives
-    code = caller.code(stream_ids=ids)
-    # Then the stream list is invalid
-    assert code == BAD_ID_LIST
+    decision = caller.send(stream_ids=ids)
+    # Then the stream list is invalid, and the Message does not blame the Sequence
+    assert decision.record.code == BAD_ID_LIST
+    assert "Sequence" not in decision.message
 
 
 def test_twenty_stream_ids_are_accepted(caller: Caller) -> None:
@@ -251,14 +253,25 @@ def test_test_mode_requires_the_zegotest_prefix() -> None:
     assert (without, with_prefix) == (BAD_ID_LIST, 0)
 
 
-@pytest.mark.parametrize("sequence", ["abc", "-1", "1.5", "", " 1", "1" * 65, None])
-def test_sequence_must_be_digits(caller: Caller, sequence: str | None) -> None:
-    # Given a call whose Sequence is missing or not 1 to 64 ASCII digits
+@pytest.mark.parametrize("sequence", ["abc", "-1", "1.5", "", " 1", "1" * 65])
+def test_malformed_sequence_is_refused_naming_the_sequence(caller: Caller, sequence: str) -> None:
+    # Given a call whose Sequence is not 1 to 64 ASCII digits
     # When it arrives
-    code = caller.code(sequence=sequence)
-    # Then it is refused with 30006 and nothing is applied
-    assert code == BAD_ID_LIST
+    decision = caller.send(sequence=sequence)
+    # Then it is refused with its own code and a Message naming the Sequence, never 30006
+    assert decision.record.code == SEQUENCE_PROBLEM
+    assert "Sequence" in decision.message
     assert caller.rules.stream_state("stream-a") is None
+
+
+def test_missing_sequence_is_refused_naming_the_sequence(caller: Caller) -> None:
+    # Given a call without a Sequence
+    # When it arrives
+    decision = caller.send(sequence=None)
+    # Then it is refused with the Sequence code, and the Message says it is missing
+    assert decision.record.code == SEQUENCE_PROBLEM
+    assert "Sequence" in decision.message
+    assert "missing" in decision.message
 
 
 def test_sequence_of_64_digits_is_accepted(caller: Caller) -> None:
@@ -267,6 +280,24 @@ def test_sequence_of_64_digits_is_accepted(caller: Caller) -> None:
     code = caller.code(sequence="9" * 64)
     # Then it is applied
     assert code == 0
+
+
+def test_bad_id_list_and_bad_sequence_get_different_answers(caller: Caller) -> None:
+    # Given one call with a bad id list and one with a bad Sequence
+    # When both arrive
+    bad_ids = caller.send(stream_ids=("has space",), sequence="1")
+    bad_sequence = caller.send(stream_ids=("stream-a",), sequence="x")
+    # Then neither the Code nor the Message is the same
+    assert bad_ids.record.code != bad_sequence.record.code
+    assert bad_ids.message != bad_sequence.message
+
+
+def test_id_list_is_checked_before_the_sequence(caller: Caller) -> None:
+    # Given a call with both a bad id list and a bad Sequence
+    # When it arrives
+    code = caller.code(stream_ids=(), sequence="x")
+    # Then the id list error wins
+    assert code == BAD_ID_LIST
 
 
 # ----- rate limit --------------------------------------------------------------------------------

@@ -90,6 +90,19 @@ def test_valid_call_is_answered_with_zegos_json_document(
     assert emulator.resumed_stream_ids() == {"stream-a", "stream-b"}
 
 
+def test_a_bad_sequence_and_a_bad_id_list_are_told_apart_on_the_wire(
+    emulator: ZegoEmulator, session: requests.Session
+) -> None:
+    # Given a call with a malformed Sequence and one with a bad stream id
+    # When both are sent
+    bad_sequence = get(session, emulator, build_query(sequence="1.5")).json()
+    bad_ids = get(session, emulator, build_query(stream_ids=("has space",))).json()
+    # Then the Sequence is named, and only the id list gets 30006
+    assert bad_sequence["Code"] != 30006
+    assert "Sequence" in bad_sequence["Message"]
+    assert bad_ids["Code"] == 30006
+
+
 def test_http_fault_answers_that_status(emulator: ZegoEmulator, session: requests.Session) -> None:
     # Given an injected HTTP 503
     emulator.inject(Fault.http(503))

@@ -5,9 +5,12 @@ and each call is handed in with its arrival time, so tests drive every rule by h
 thread-safe on its own: ``ZegoEmulator`` calls it under one lock.
 
 The checks, in order, and the Code each failure gets are listed in ``docs/emulator.md`` (The
-rules, in order). Where ZEGO is silent, the choices are ours:
+rules, in order). Two choices are ours, where ZEGO is silent:
 
-- a missing or malformed ``Sequence`` answers ``30006``, ZEGO's "bad business parameters" code;
+- a missing or malformed ``Sequence`` answers Code ``2`` ("Incorrect input parameter" in ZEGO's
+  public return codes) with a Message naming ``Sequence``, not ``30006``: the function under test
+  reads ``30006`` as "some stream id is refused" and splits the call to find it, which no
+  Sequence problem should trigger;
 - a repeated or older ``Sequence`` within 10 s leaves the stream unchanged and still answers 0
   (ZEGO's probable behaviour) unless ``stale_code`` is set.
 """
@@ -39,6 +42,7 @@ DEFAULT_RATE_LIMIT = 20
 DEFAULT_TEST_RATE_LIMIT = 5
 
 SUCCESS = 0
+INVALID_PARAMETER = 2  # ZEGO's public "Incorrect input parameter"; here only for Sequence
 RATE_LIMITED = 30002
 IS_TEST_MISMATCH = 30004
 INVALID_STREAM_IDS = 30006
@@ -52,11 +56,12 @@ _SEQUENCE = re.compile(r"[0-9]{1,64}")  # 64 digits keeps int() cheap
 
 MESSAGES = {
     SUCCESS: "success",
+    INVALID_PARAMETER: "incorrect input parameter",
     RATE_LIMITED: "call rate too high",
     30003: "internal error",
     IS_TEST_MISMATCH: "IsTest parameter error",
     30005: "invalid AppId",
-    INVALID_STREAM_IDS: "invalid StreamId list or Sequence",
+    INVALID_STREAM_IDS: "invalid StreamId list",
     42003: "batch forbid failed",
     42004: "batch resume failed",
     100000001: "invalid AppId",
@@ -70,6 +75,8 @@ MESSAGES = {
     100000010: "AppId not found",
     100000015: "gateway internal error",
 }
+SEQUENCE_MISSING = "Sequence is missing"
+SEQUENCE_MALFORMED = "Sequence must be 1 to 64 ASCII digits"
 
 
 def zego_signature(app_id: int | str, nonce: str, server_secret: str, timestamp: int | str) -> str:
@@ -289,8 +296,10 @@ class ZegoRules:
             if self.is_test and not stream_id.startswith(prefix):
                 return _refuse(INVALID_STREAM_IDS)
         sequence = _first(params, "Sequence")
-        if sequence is None or not _SEQUENCE.fullmatch(sequence):
-            return _refuse(INVALID_STREAM_IDS)
+        if sequence is None:
+            return _Refusal(INVALID_PARAMETER, SEQUENCE_MISSING)
+        if not _SEQUENCE.fullmatch(sequence):
+            return _Refusal(INVALID_PARAMETER, SEQUENCE_MALFORMED)
         return None
 
     def _apply(
