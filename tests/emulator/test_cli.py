@@ -1,4 +1,5 @@
-"""``python -m zegosim.zego``: serving until SIGTERM, as a process of its own."""
+"""``python -m zegosim.zego``: its settings, and serving until SIGTERM. Errors are checked
+in-process (they stop before any socket); serving runs the module."""
 
 from __future__ import annotations
 
@@ -14,9 +15,38 @@ from pathlib import Path
 import pytest
 import requests
 
+from zegosim.zego.cli import main
+
 from .signed_calls import APP_ID, SECRET, build_query
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
+
+
+def run_main(capsys: pytest.CaptureFixture[str], argv: list[str]) -> tuple[int, str, str]:
+    """main() in-process: its exit status, stdout and stderr."""
+    try:
+        status = main(argv)
+    except SystemExit as exit_:  # argparse's errors
+        status = int(exit_.code or 0)
+    captured = capsys.readouterr()
+    return status, captured.out, captured.err
+
+
+# ----- errors, in-process and without sockets ----------------------------------------------------
+
+
+@pytest.mark.disable_socket
+@pytest.mark.parametrize("option", ["--latency", "--jitter-ms", "--connection-setup-ms"])
+@pytest.mark.parametrize("value", ["-1", "nan", "inf", "soon"])
+def test_a_delay_must_be_a_finite_non_negative_number(
+    capsys: pytest.CaptureFixture[str], option: str, value: str
+) -> None:
+    # Given a delay that cannot be slept
+    # When the emulator is started with it
+    status, _, err = run_main(capsys, ["--app-id", str(APP_ID), option, value])
+    # Then argparse refuses it, naming the option
+    assert status == 2
+    assert f"argument {option}" in err
 
 
 # ----- listening ---------------------------------------------------------------------------------
@@ -54,9 +84,10 @@ def without_secret_variable() -> dict[str, str]:
 
 @pytest.mark.enable_socket
 def test_command_line_serves_until_sigterm() -> None:
-    # Given the emulator started as a process, its secret in the environment
+    # Given the emulator started as a process, its secret in the environment, with jitter and set-up
     environ = {**without_secret_variable(), "ZEGO_SERVER_SECRET": SECRET}
-    with emulator_process([], environ) as (process, base_url):
+    knobs = ["--jitter-ms", "20", "--jitter-seed", "5", "--connection-setup-ms", "10"]
+    with emulator_process(knobs, environ) as (process, base_url):
         # When its admin API is asked for its state, a call signed with the secret is made, and
         # it is sent SIGTERM
         state = requests.get(f"{base_url}/_emulator/state", timeout=5).json()
@@ -64,9 +95,11 @@ def test_command_line_serves_until_sigterm() -> None:
         process.send_signal(signal.SIGTERM)
         returncode = process.wait(timeout=5)
         out, err = process.communicate()
-    # Then it printed its loopback URL, served, and stopped cleanly without printing the secret
+    # Then it printed its loopback URL, served with the knobs set, and stopped cleanly without
+    # printing the secret
     assert base_url.startswith("http://127.0.0.1:")
-    assert state["calls"] == 0
+    assert (state["calls"], state["networkJitterSeconds"], state["jitterSeed"]) == (0, 0.02, 5)
+    assert state["connectionSetupSeconds"] == 0.01
     assert code == 0
     assert returncode == 0
     assert SECRET not in out + err

@@ -1,9 +1,10 @@
-"""``ZegoEmulator`` as a front, never started: where the arrival is taken, the latency, reset,
-the admin API. No socket: the server's calls are made by hand."""
+"""``ZegoEmulator`` as a front, never started: the knobs, the jitter draws, where the arrival is
+taken, the admin API. No socket: the server's calls are made by hand."""
 
 from __future__ import annotations
 
 import json
+import random
 from typing import Any
 
 import pytest
@@ -24,8 +25,9 @@ def make_emulator(**options: Any) -> ZegoEmulator:
 
 
 def arrive(emulator: ZegoEmulator, **query: Any) -> int | None:
-    """One API call as the server hands it over."""
-    decision, _ = emulator.receive_api_call(build_query(**query))
+    """One API call as the server hands it over: drawn, then received (the sleep is the server's)."""
+    jitter = emulator.draw_network_delay()
+    decision, _ = emulator.receive_api_call(build_query(**query), jitter=jitter)
     return decision.record.code
 
 
@@ -48,16 +50,107 @@ def test_the_rate_window_counts_a_call_at_arrival_not_after_its_latency() -> Non
     assert emulator.max_calls_in_any_window() == 1
 
 
+# ----- network jitter ----------------------------------------------------------------------------
+
+
+def test_jitter_draws_are_uniform_from_the_seeded_generator() -> None:
+    # Given jitter up to 0.25 s with seed 7, and Python's generator seeded the same
+    emulator = make_emulator(network_jitter=0.25, jitter_seed=7)
+    reference = random.Random(7)
+    # When ten calls are read off their connections
+    draws = [emulator.draw_network_delay() for _ in range(10)]
+    # Then each is late by the reference's uniform draw, within 0..0.25 s
+    assert draws == [reference.uniform(0.0, 0.25) for _ in range(10)]
+    assert all(0.0 <= d <= 0.25 for d in draws)
+    assert len(set(draws)) == 10
+
+
+def test_no_jitter_means_no_delay() -> None:
+    # Given an emulator with the default jitter
+    emulator = make_emulator()
+    # When calls are read
+    # Then none is held back
+    assert [emulator.draw_network_delay() for _ in range(3)] == [0.0, 0.0, 0.0]
+
+
+def test_each_calls_jitter_and_setup_delay_are_recorded() -> None:
+    # Given an emulator with jitter
+    emulator = make_emulator(network_jitter=0.5, jitter_seed=3)
+    # When a call drawn late arrives, having waited for its connection's set-up
+    jitter = emulator.draw_network_delay()
+    emulator.receive_api_call(build_query(), jitter=jitter, connection_setup_delay=0.2)
+    # Then its record says how late it was and how long its connection took to set up
+    [record] = emulator.calls()
+    assert (record.jitter, record.connection_setup_delay) == (jitter, 0.2)
+    assert record.jitter == random.Random(3).uniform(0.0, 0.5)
+
+
+def test_a_call_is_in_flight_between_its_draw_and_its_arrival() -> None:
+    # Given an emulator with jitter
+    emulator = make_emulator(network_jitter=0.5)
+    # When two calls are drawn and one of them arrives
+    emulator.draw_network_delay()
+    emulator.draw_network_delay()
+    in_flight_before = emulator.calls_in_flight()
+    emulator.receive_api_call(build_query())
+    # Then two were in flight, and one still is
+    assert (in_flight_before, emulator.calls_in_flight()) == (2, 1)
+    assert emulator.state_summary()["inFlight"] == 1
+
+
+def test_setting_the_jitter_restarts_the_draws_from_the_seed() -> None:
+    # Given an emulator without jitter
+    emulator = make_emulator()
+    # When jitter is set with a seed, two draws made, then set again without a seed
+    emulator.set_network_jitter(1.0, seed=42)
+    first = [emulator.draw_network_delay() for _ in range(2)]
+    emulator.set_network_jitter(1.0)
+    again = [emulator.draw_network_delay() for _ in range(2)]
+    # Then both runs draw the same, from seed 42
+    reference = random.Random(42)
+    assert first == again == [reference.uniform(0.0, 1.0) for _ in range(2)]
+
+
+def test_reset_restarts_the_jitter_draws_but_keeps_the_settings() -> None:
+    # Given an emulator with jitter, latency and set-up delay, that has drawn once
+    emulator = make_emulator(network_jitter=0.3, jitter_seed=9, latency=0.1, connection_setup_delay=0.2)
+    first = emulator.draw_network_delay()
+    # When it is reset
+    emulator.reset()
+    # Then it draws from the seed again, and keeps its settings
+    assert emulator.draw_network_delay() == first
+    summary = emulator.state_summary()
+    assert (summary["networkJitterSeconds"], summary["jitterSeed"]) == (0.3, 9)
+    assert (summary["latencySeconds"], summary["connectionSetupSeconds"]) == (0.1, 0.2)
+
+
 @pytest.mark.parametrize("seconds", [-0.001, float("nan"), float("inf")])
-def test_latency_refuses_what_cannot_be_slept(seconds: float) -> None:
+def test_knobs_refuse_what_cannot_be_slept(seconds: float) -> None:
     # Given an emulator
     emulator = make_emulator()
-    # When the latency is set to a negative, NaN or infinite number of seconds
+    # When a knob is set to a negative, NaN or infinite number of seconds
     # Then it is refused, at construction or later
-    with pytest.raises(ValueError, match="finite number >= 0"):
-        emulator.set_latency(seconds)
-    with pytest.raises(ValueError, match="latency"):
-        make_emulator(latency=seconds)
+    for setter in (emulator.set_latency, emulator.set_network_jitter, emulator.set_connection_setup_delay):
+        with pytest.raises(ValueError, match="finite number >= 0"):
+            setter(seconds)
+    for option in ("latency", "network_jitter", "connection_setup_delay"):
+        with pytest.raises(ValueError, match=option):
+            make_emulator(**{option: seconds})
+
+
+# ----- connection set-up -------------------------------------------------------------------------
+
+
+def test_each_new_connection_is_counted_and_told_its_setup_delay() -> None:
+    # Given an emulator whose connections take 0.4 s to set up
+    emulator = make_emulator(connection_setup_delay=0.4)
+    # When two connections open, the delay is changed, and a third opens
+    delays = [emulator.connection_opened(), emulator.connection_opened()]
+    emulator.set_connection_setup_delay(0.0)
+    delays.append(emulator.connection_opened())
+    # Then each was told the delay in force when it opened, and all three are counted
+    assert delays == [0.4, 0.4, 0.0]
+    assert emulator.connection_count() == 3
 
 
 # ----- the front's records and reset -------------------------------------------------------------
@@ -89,12 +182,32 @@ def test_default_rate_limits_follow_zego() -> None:
 # ----- the admin API ----------------------------------------------------------------------------
 
 
+def test_admin_jitter_and_connection_setup_are_set() -> None:
+    # Given an emulator
+    emulator = make_emulator()
+    # When jitter and set-up delay are posted
+    answers = [
+        handle_admin(emulator, "POST", "/_emulator/jitter", b'{"seconds": 0.2, "seed": 4}'),
+        handle_admin(emulator, "POST", "/_emulator/connection-setup", b'{"seconds": 0.3}'),
+    ]
+    # Then both are taken, and the draws now come from seed 4
+    assert [a.status for a in answers] == [200, 200]
+    summary = emulator.state_summary()
+    assert (summary["networkJitterSeconds"], summary["jitterSeed"], summary["connectionSetupSeconds"]) == (
+        0.2,
+        4,
+        0.3,
+    )
+    assert emulator.draw_network_delay() == random.Random(4).uniform(0.0, 0.2)
+
+
 @pytest.mark.parametrize(
     ("path", "body", "message"),
     [
-        pytest.param("latency", b'{"seconds": "1"}', "seconds must be a number", id="latency as text"),
-        pytest.param("latency", b'{"seconds": -1}', "latency", id="negative latency"),
-        pytest.param("latency", b"{}", "seconds must be a number", id="no seconds"),
+        pytest.param("jitter", b'{"seconds": "1"}', "seconds must be a number", id="jitter as text"),
+        pytest.param("jitter", b'{"seconds": -1}', "network_jitter", id="negative jitter"),
+        pytest.param("jitter", b'{"seconds": 1, "seed": 1.5}', "seed must be an integer", id="float seed"),
+        pytest.param("connection-setup", b"{}", "seconds must be a number", id="no seconds"),
         pytest.param("latency", b'{"seconds": true}', "seconds must be a number", id="boolean latency"),
         pytest.param("faults", b"{}", "expected one of", id="no fault verb"),
         pytest.param("faults", b'{"next": [{"boom": 1}]}', "unknown fault fields", id="bad fault"),
@@ -111,5 +224,5 @@ def test_admin_refuses_a_bad_body_with_400(path: str, body: bytes, message: str)
     # Then it is a 400 naming the problem, and nothing was changed
     assert answer.status == 400
     assert message in json.loads(answer.body)["error"]
-    assert emulator.state_summary()["latencySeconds"] == 0.0
+    assert emulator.state_summary()["networkJitterSeconds"] == 0.0
     assert arrive(emulator) == 0

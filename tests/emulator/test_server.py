@@ -1,8 +1,10 @@
-"""The emulator over real HTTP on loopback: what a client sees, the latency slept in the
-server's threads, and the admin API."""
+"""The emulator over real HTTP on loopback: what a client sees, the sleeps that happen in the
+server's threads (latency, jitter, connection set-up), and the admin API."""
 
 from __future__ import annotations
 
+import itertools
+import random
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -290,6 +292,87 @@ def test_the_rate_window_counts_where_calls_arrive_not_where_they_are_answered(
     assert second == 0
 
 
+# ----- network jitter and connection set-up ------------------------------------------------------
+
+
+def test_jitter_holds_each_call_back_by_its_recorded_draw(
+    make_emulator: Callable[..., ZegoEmulator], session: requests.Session
+) -> None:
+    # Given jitter up to 0.2 s with seed 3, and the draws Python's generator makes from it
+    emulator = make_emulator(network_jitter=0.2, jitter_seed=3)
+    reference = random.Random(3)
+    expected = [reference.uniform(0.0, 0.2) for _ in range(3)]
+    # When three calls are sent one after the other, each timed
+    elapsed = []
+    for sequence in ("1", "2", "3"):
+        started = time.monotonic()
+        assert code_of(session, emulator, sequence=sequence) == 0
+        elapsed.append(time.monotonic() - started)
+    # Then each record holds its draw, and each call took at least that long to arrive
+    records = emulator.calls()
+    assert [r.jitter for r in records] == expected
+    assert all(took >= draw for took, draw in zip(elapsed, expected, strict=True))
+    # (a call is sent only once the one before was answered, so arrivals are at least a draw apart)
+    gaps = [later.arrival - earlier.arrival for earlier, later in itertools.pairwise(records)]
+    assert all(gap >= draw for gap, draw in zip(gaps, expected[1:], strict=True))
+
+
+def first_seed_drawing(jitter: float, first_over: float, second_under: float) -> int:
+    """The smallest seed whose first draw is long and second short, found, not hard-coded."""
+    for seed in range(10_000):
+        draws = random.Random(seed)
+        if draws.uniform(0.0, jitter) > first_over and draws.uniform(0.0, jitter) < second_under:
+            return seed
+    raise AssertionError("no such seed below 10,000")
+
+
+def test_a_call_with_less_jitter_overtakes_one_sent_before_it(
+    make_emulator: Callable[..., ZegoEmulator],
+) -> None:
+    # Given a limit of 1 call a second and jitter up to 0.8 s, seeded so that the first call
+    # drawn is held back more than 0.6 s and the second less than 0.05 s
+    seed = first_seed_drawing(0.8, first_over=0.6, second_under=0.05)
+    reference = random.Random(seed)
+    long_draw, short_draw = reference.uniform(0.0, 0.8), reference.uniform(0.0, 0.8)
+    emulator = make_emulator(rate_limit=1, network_jitter=0.8, jitter_seed=seed)
+    answers: dict[str, int] = {}
+
+    def send(stream_id: str) -> None:
+        query = build_query(stream_ids=(stream_id,))
+        answers[stream_id] = requests.get(f"{emulator.base_url}/?{query}", timeout=5).json()["Code"]
+
+    # When call "early" is sent, and once it is in flight, call "late" is sent on another connection
+    early = threading.Thread(target=send, args=("early",), daemon=True)
+    early.start()
+    wait_for(lambda: emulator.calls_in_flight() == 1)
+    send("late")
+    early.join(timeout=5)
+    # Then "late" arrived first with its short draw and took the one-second budget; "early" arrived
+    # second with its long draw, within the same second, and was refused
+    by_arrival = [(c.stream_ids, c.jitter, c.code) for c in emulator.calls()]
+    assert by_arrival == [(("late",), short_draw, 0), (("early",), long_draw, 30002)]
+    assert answers == {"late": 0, "early": 30002}
+
+
+def test_connection_setup_delays_only_a_connections_first_request(
+    make_emulator: Callable[..., ZegoEmulator],
+) -> None:
+    # Given connections that take 0.3 s to set up
+    emulator = make_emulator(connection_setup_delay=0.3)
+    # When one session makes two calls, and a second session one more
+    with requests.Session() as first, requests.Session() as second:
+        started = time.monotonic()
+        code_of(first, emulator, sequence="1")
+        first_call_took = time.monotonic() - started
+        code_of(first, emulator, sequence="2")
+        code_of(second, emulator, sequence="3")
+    # Then each connection's first request waited 0.3 s before it was read, and the kept-alive
+    # request did not
+    assert [c.connection_setup_delay for c in emulator.calls()] == [0.3, 0.0, 0.3]
+    assert first_call_took >= 0.3
+    assert emulator.connection_count() == 2
+
+
 # ----- admin API ---------------------------------------------------------------------------------
 
 
@@ -400,3 +483,19 @@ def test_admin_reset(emulator: ZegoEmulator, session: requests.Session, admin: r
     # Then the records are empty
     assert emulator.calls() == []
     assert emulator.resumed_stream_ids() == set()
+
+
+def test_admin_jitter_and_connection_setup_take_effect(
+    emulator: ZegoEmulator, admin: requests.Session
+) -> None:
+    # Given jitter (seed 8) and a connection set-up delay posted over HTTP
+    base = emulator.base_url
+    admin.post(f"{base}/_emulator/jitter", json={"seconds": 0.1, "seed": 8}, timeout=5)
+    admin.post(f"{base}/_emulator/connection-setup", json={"seconds": 0.2}, timeout=5)
+    # When a client opens a new connection and calls
+    with requests.Session() as client:
+        assert code_of(client, emulator) == 0
+    # Then its call drew its jitter from seed 8 and waited for the set-up
+    [record] = emulator.calls()
+    assert record.jitter == random.Random(8).uniform(0.0, 0.1)
+    assert record.connection_setup_delay == 0.2

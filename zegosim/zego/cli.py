@@ -6,6 +6,7 @@ It prints the base URL on stdout once it listens. Every option: ``docs/emulator.
 from __future__ import annotations
 
 import argparse
+import math
 import os
 import signal
 import threading
@@ -29,6 +30,9 @@ def main(argv: Sequence[str] | None = None) -> int:
             rate_limit=args.rate_limit,
             latency=args.latency,
             stale_code=args.stale_code,
+            network_jitter=args.jitter_ms / 1000,
+            jitter_seed=args.jitter_seed,
+            connection_setup_delay=args.connection_setup_ms / 1000,
             port=args.port,
         )
     except ValueError as err:  # the messages name the argument, never the secret
@@ -49,6 +53,17 @@ def main(argv: Sequence[str] | None = None) -> int:
     return 0
 
 
+def _non_negative_number(text: str) -> float:
+    """An argparse type: a finite, non-negative number (of seconds or milliseconds)."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a number: {text!r}") from None
+    if not (math.isfinite(value) and value >= 0):
+        raise argparse.ArgumentTypeError(f"must be a finite number >= 0, not {text!r}")
+    return value
+
+
 def argument_parser() -> argparse.ArgumentParser:
     # Not __doc__: it is None under python -OO.
     summary = "Run a local stand-in for ZEGOCLOUD's Server API until Ctrl-C or SIGTERM."
@@ -63,6 +78,21 @@ def argument_parser() -> argparse.ArgumentParser:
     add("--port", type=int, default=8787)
     add("--test", action="store_true", help="a test-environment AppId (IsTest=true)")
     add("--rate-limit", type=int, help="calls a second (default 20, 5 with --test)")
-    add("--latency", type=float, default=0.0, help="seconds added to each answer")
+    add("--latency", type=_non_negative_number, default=0.0, help="seconds added to each answer")
     add("--stale-code", type=int, help="answer stale Sequences with this Code")
+    add(
+        "--jitter-ms",
+        type=_non_negative_number,
+        default=0.0,
+        metavar="MS",
+        help="each call reaches the rules 0..MS late, uniformly (default 0)",
+    )
+    add("--jitter-seed", type=int, default=0, metavar="N", help="seed of the jitter draws (default 0)")
+    add(
+        "--connection-setup-ms",
+        type=_non_negative_number,
+        default=0.0,
+        metavar="MS",
+        help="a new connection's first request is read MS late (default 0)",
+    )
     return parser

@@ -2,12 +2,14 @@
 
 The front callers use (tests, the demo, ``python -m zegosim.zego``); the rules live in
 ``rules.py``, the faults in ``faults.py``, the HTTP side in ``server.py``. Nothing here sleeps:
-the server's handler threads sleep the latency this object hands them. See ``docs/emulator.md``.
+the server's handler threads sleep the network jitter, set-up delay and latency this object
+hands them. See ``docs/emulator.md``.
 """
 
 from __future__ import annotations
 
 import math
+import random
 import threading
 import time
 from collections.abc import Callable, Sequence
@@ -20,8 +22,8 @@ from .server import EmulatorServer
 
 
 class ZegoEmulator:
-    """A threaded HTTP server answering like ZEGO's Server API, with fault injection, records, and
-    an admin API."""
+    """A threaded HTTP server answering like ZEGO's Server API, with fault injection, network
+    jitter, slow connection set-up, records, and an admin API."""
 
     def __init__(
         self,
@@ -32,12 +34,17 @@ class ZegoEmulator:
         rate_limit: int | None = None,
         latency: float = 0.0,
         stale_code: int | None = None,
+        network_jitter: float = 0.0,
+        jitter_seed: int = 0,
+        connection_setup_delay: float = 0.0,
         clock: Callable[[], float] = time.time,
         monotonic: Callable[[], float] = time.monotonic,
         host: str = "127.0.0.1",
         port: int = 0,
     ) -> None:
         _check_seconds("latency", latency)
+        _check_seconds("network_jitter", network_jitter)
+        _check_seconds("connection_setup_delay", connection_setup_delay)
         self._rules = ZegoRules(
             app_id, server_secret, is_test=is_test, rate_limit=rate_limit, stale_code=stale_code, clock=clock
         )
@@ -45,7 +52,12 @@ class ZegoEmulator:
         self._lock = threading.Lock()  # guards everything below and the rules
         self._monotonic = monotonic
         self._latency = latency
+        self._jitter = network_jitter
+        self._jitter_seed = jitter_seed
+        self._jitter_rng = random.Random(jitter_seed)
+        self._setup_delay = connection_setup_delay
         self._connections = 0
+        self._in_flight = 0
         self._host = host
         self._port = port
         self._server: EmulatorServer | None = None
@@ -120,6 +132,22 @@ class ZegoEmulator:
         with self._lock:
             self._latency = seconds
 
+    def set_network_jitter(self, seconds: float, seed: int | None = None) -> None:
+        """Make each API call from now on reach the rules 0..`seconds` late (uniform), drawn
+        from a generator restarted at `seed` (None: the seed in use). 0 turns it off."""
+        _check_seconds("network_jitter", seconds)
+        with self._lock:
+            self._jitter = seconds
+            if seed is not None:
+                self._jitter_seed = seed
+            self._jitter_rng = random.Random(self._jitter_seed)
+
+    def set_connection_setup_delay(self, seconds: float) -> None:
+        """Make each new connection wait this long before its first request is read."""
+        _check_seconds("connection_setup_delay", seconds)
+        with self._lock:
+            self._setup_delay = seconds
+
     def inject(self, *faults: Fault) -> None:
         """Give the next ``len(faults)`` validated calls one fault each, in order."""
         with self._lock:
@@ -142,11 +170,13 @@ class ZegoEmulator:
             self._faults.clear()
 
     def reset(self) -> None:
-        """Clear records, stream state, faults and the rate window. Latency stays as set."""
+        """Clear records, stream state, faults and the rate window, and restart the jitter draws
+        from their seed. Latency, jitter and set-up delay stay as set."""
         with self._lock:
             self._rules.reset()
             self._faults = FaultPlan()
             self._connections = 0
+            self._jitter_rng = random.Random(self._jitter_seed)
 
     # ----- records ---------------------------------------------------------------------------
 
@@ -195,30 +225,57 @@ class ZegoEmulator:
         with self._lock:
             return self._connections
 
+    def calls_in_flight(self) -> int:
+        """API calls read off a connection but still held back by their network jitter."""
+        with self._lock:
+            return self._in_flight
+
     def state_summary(self) -> dict[str, Any]:
         """The admin API's ``/_emulator/state`` document."""
         with self._lock:
             return {
                 **self._rules.summary(),
                 "connections": self._connections,
+                "inFlight": self._in_flight,
                 "latencySeconds": self._latency,
+                "networkJitterSeconds": self._jitter,
+                "jitterSeed": self._jitter_seed,
+                "connectionSetupSeconds": self._setup_delay,
             }
 
     # ----- what the HTTP server calls, from its handler threads ------------------------------
 
-    def connection_opened(self) -> None:
-        """Count a new connection."""
+    def connection_opened(self) -> float:
+        """Count a new connection; return how long it waits before its first request is read."""
         with self._lock:
             self._connections += 1
+            return self._setup_delay
 
-    def receive_api_call(self, query: str) -> tuple[Decision, float]:
-        """The call has arrived: judge and record it. Returns the decision and the latency to
-        add to its answer."""
+    def draw_network_delay(self) -> float:
+        """How late the API call just read reaches the rules; it is in flight until then."""
         with self._lock:
-            # Taken under the lock: records stay in arrival order, and the rate window counts a
-            # call where it arrives, before any answer latency.
+            self._in_flight += 1
+            if self._jitter <= 0:
+                return 0.0
+            return self._jitter_rng.uniform(0.0, self._jitter)
+
+    def receive_api_call(
+        self, query: str, *, jitter: float = 0.0, connection_setup_delay: float = 0.0
+    ) -> tuple[Decision, float]:
+        """The call has arrived: judge and record it. Returns the decision and the latency to
+        add to its answer. Pairs with ``draw_network_delay``."""
+        with self._lock:
+            self._in_flight = max(0, self._in_flight - 1)
+            # Taken under the lock, after the jitter: records stay in arrival order, and the
+            # rate window counts a call where it arrives, before any answer latency.
             arrival = self._monotonic()
-            decision = self._rules.receive(query, arrival, faults=self._faults)
+            decision = self._rules.receive(
+                query,
+                arrival,
+                faults=self._faults,
+                jitter=jitter,
+                connection_setup_delay=connection_setup_delay,
+            )
             return decision, self._latency
 
 

@@ -95,7 +95,9 @@ def message_for(code: int) -> str:
 class CallRecord:
     """One request received on ``/``. ``query`` holds the signature: never print it.
 
-    ``arrival`` is when the call reached the rules (before any answer latency).
+    ``arrival`` is when the call reached the rules (after its network jitter, before any answer
+    latency); ``jitter`` is the network delay drawn for it and ``connection_setup_delay`` the
+    set-up delay its connection made it wait (0 but for a connection's first request).
     """
 
     arrival: float
@@ -108,6 +110,8 @@ class CallRecord:
     fault: Fault | None
     query: str = field(repr=False)
     applied_stream_ids: tuple[str, ...] = ()
+    jitter: float = 0.0
+    connection_setup_delay: float = 0.0
 
 
 @dataclass(frozen=True)
@@ -191,7 +195,15 @@ class ZegoRules:
 
     # ----- one call --------------------------------------------------------------------------
 
-    def receive(self, query: str, arrival: float, *, faults: FaultPlan | None = None) -> Decision:
+    def receive(
+        self,
+        query: str,
+        arrival: float,
+        *,
+        faults: FaultPlan | None = None,
+        jitter: float = 0.0,
+        connection_setup_delay: float = 0.0,
+    ) -> Decision:
         """Judge one call that reached ZEGO at `arrival` (seconds, never earlier than the
         previous call's), record it, and apply it when it passes."""
         if arrival < self._last_arrival:
@@ -232,6 +244,8 @@ class ZegoRules:
             fault=fault,
             query=query,
             applied_stream_ids=applied,
+            jitter=jitter,
+            connection_setup_delay=connection_setup_delay,
         )
         self._calls.append(record)
         if answer_code is not None:

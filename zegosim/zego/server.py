@@ -1,8 +1,9 @@
 """The HTTP side of the emulator: a threaded server, its request handler, and the admin API.
 
 Every sleep of the emulator happens here, in the connection's own thread and outside the
-emulator's lock, so other connections go on: the answer latency plus any fault delay (before
-the answer is written). See
+emulator's lock, so other connections go on: the connection set-up delay (before a new
+connection's first request is read), the network jitter (before an API call reaches the
+rules), and the answer latency plus any fault delay (before the answer is written). See
 ``docs/emulator.md`` (The admin API) for the endpoints.
 """
 
@@ -33,9 +34,13 @@ HTML_ERROR_PAGE = b"<html><head><title>502 Bad Gateway</title></head><body>Bad G
 class EmulatorBackend(Protocol):
     """What the server needs from ``ZegoEmulator``; every method is thread-safe there."""
 
-    def connection_opened(self) -> None: ...
+    def connection_opened(self) -> float: ...
 
-    def receive_api_call(self, query: str) -> tuple[Decision, float]: ...
+    def draw_network_delay(self) -> float: ...
+
+    def receive_api_call(
+        self, query: str, *, jitter: float = 0.0, connection_setup_delay: float = 0.0
+    ) -> tuple[Decision, float]: ...
 
     def state_summary(self) -> dict[str, Any]: ...
 
@@ -46,6 +51,10 @@ class EmulatorBackend(Protocol):
     def clear_faults(self) -> None: ...
 
     def set_latency(self, seconds: float) -> None: ...
+
+    def set_network_jitter(self, seconds: float, seed: int | None = None) -> None: ...
+
+    def set_connection_setup_delay(self, seconds: float) -> None: ...
 
     def rotate_secret(self, new_secret: str) -> None: ...
 
@@ -97,7 +106,7 @@ def plain_answer(sleep: float, status: int) -> HttpAnswer:
 
 # ----- the admin API ---------------------------------------------------------------------------
 
-_ADMIN_POSTS = {"faults", "latency", "secret", "reset"}
+_ADMIN_POSTS = {"faults", "latency", "jitter", "connection-setup", "secret", "reset"}
 
 
 def handle_admin(backend: EmulatorBackend, method: str, path: str, body: bytes) -> HttpAnswer:
@@ -125,6 +134,13 @@ def _admin_post(backend: EmulatorBackend, name: str, data: dict[str, Any]) -> No
         _admin_faults(backend, data)
     elif name == "latency":
         backend.set_latency(_number(data, "seconds"))
+    elif name == "jitter":
+        seed = data.get("seed")
+        if seed is not None and (isinstance(seed, bool) or not isinstance(seed, int)):
+            raise ValueError("seed must be an integer")
+        backend.set_network_jitter(_number(data, "seconds"), seed)
+    elif name == "connection-setup":
+        backend.set_connection_setup_delay(_number(data, "seconds"))
     elif name == "secret":
         secret = data.get("serverSecret")
         if not isinstance(secret, str) or not secret:
@@ -254,6 +270,7 @@ class _Handler(BaseHTTPRequestHandler):
     # Headers and body are separate writes; without this, Nagle + delayed ACK add ~40 ms per call.
     disable_nagle_algorithm = True
     timeout = 60  # an idle keep-alive connection frees its thread after this long
+    _setup_delay = 0.0  # what this connection's first request waited, until it is handed on
 
     @property
     def _server(self) -> _ThreadingServer:
@@ -262,7 +279,13 @@ class _Handler(BaseHTTPRequestHandler):
     def setup(self) -> None:
         super().setup()
         self._server.track(self.connection)
-        self._server.backend.connection_opened()
+        self._setup_delay = self._server.backend.connection_opened()
+
+    def handle(self) -> None:
+        if self._setup_delay > 0:
+            # What a TLS handshake with a far host costs: nothing is read until it is over.
+            time.sleep(self._setup_delay)
+        super().handle()
 
     def finish(self) -> None:
         self._server.untrack(self.connection)
@@ -281,12 +304,18 @@ class _Handler(BaseHTTPRequestHandler):
 
     def _dispatch(self, method: str) -> None:
         body = self._read_body()
+        setup_delay, self._setup_delay = self._setup_delay, 0.0  # only the first request paid it
         parts = urlsplit(self.path)
         backend = self._server.backend
         if parts.path.startswith(ADMIN_PREFIX):
             self._write(handle_admin(backend, method, parts.path, body))
         elif parts.path in ("", "/") and method == "GET":
-            decision, latency = backend.receive_api_call(parts.query)
+            jitter = backend.draw_network_delay()
+            if jitter > 0:
+                time.sleep(jitter)  # before the arrival is taken: calls may overtake each other
+            decision, latency = backend.receive_api_call(
+                parts.query, jitter=jitter, connection_setup_delay=setup_delay
+            )
             self._write(answer_for(decision, latency))
         elif parts.path in ("", "/"):
             self._write(json_answer(405, {"error": "method not allowed"}))
