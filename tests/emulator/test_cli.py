@@ -4,6 +4,7 @@ in-process (they stop before any socket); serving runs the module."""
 from __future__ import annotations
 
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -53,8 +54,10 @@ def test_a_delay_must_be_a_finite_non_negative_number(
 
 
 @contextmanager
-def emulator_process(args: list[str], environ: dict[str, str]) -> Iterator[tuple[subprocess.Popen[str], str]]:
-    """`python -m zegosim.zego` on a free port: the process and its base URL."""
+def emulator_process(
+    args: list[str], environ: dict[str, str]
+) -> Iterator[tuple[subprocess.Popen[str], str, str]]:
+    """`python -m zegosim.zego` on a free port: the process, its base URL and its admin token."""
     env = {**environ, "PYTHONPATH": str(REPO_ROOT)}
     process = subprocess.Popen(  # noqa: S603 - our own interpreter and arguments
         [sys.executable, "-m", "zegosim.zego", "--app-id", str(APP_ID), "--port", "0", *args],
@@ -66,7 +69,8 @@ def emulator_process(args: list[str], environ: dict[str, str]) -> Iterator[tuple
     try:
         assert process.stdout is not None
         base_url = process.stdout.readline().strip()
-        yield process, base_url
+        token_line = process.stdout.readline().strip()
+        yield process, base_url, token_line
     finally:
         if process.poll() is None:
             process.kill()
@@ -87,17 +91,22 @@ def test_command_line_serves_until_sigterm() -> None:
     # Given the emulator started as a process, its secret in the environment, with jitter and set-up
     environ = {**without_secret_variable(), "ZEGO_SERVER_SECRET": SECRET}
     knobs = ["--jitter-ms", "20", "--jitter-seed", "5", "--connection-setup-ms", "10"]
-    with emulator_process(knobs, environ) as (process, base_url):
-        # When its admin API is asked for its state, a call signed with the secret is made, and
-        # it is sent SIGTERM
-        state = requests.get(f"{base_url}/_emulator/state", timeout=5).json()
+    with emulator_process(knobs, environ) as (process, base_url, token_line):
+        # When its admin API is asked for its state with and without the printed token, a call
+        # signed with the secret is made, and it is sent SIGTERM
+        token = token_line.removeprefix("admin-token ")
+        url = f"{base_url}/_emulator/state"
+        refused = requests.get(url, timeout=5)
+        state = requests.get(url, headers={"Authorization": f"Bearer {token}"}, timeout=5).json()
         code = requests.get(f"{base_url}/?{signed_now(SECRET)}", timeout=5).json()["Code"]
         process.send_signal(signal.SIGTERM)
         returncode = process.wait(timeout=5)
         out, err = process.communicate()
-    # Then it printed its loopback URL, served with the knobs set, and stopped cleanly without
-    # printing the secret
+    # Then it printed its loopback URL then its token, served with the knobs set, and stopped
+    # cleanly without printing the secret
     assert base_url.startswith("http://127.0.0.1:")
+    assert re.fullmatch(r"admin-token [A-Za-z0-9_-]{32,}", token_line)
+    assert refused.status_code == 401
     assert (state["calls"], state["networkJitterSeconds"], state["jitterSeed"]) == (0, 0.02, 5)
     assert state["connectionSetupSeconds"] == 0.01
     assert code == 0

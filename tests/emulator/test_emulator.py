@@ -1,5 +1,5 @@
 """``ZegoEmulator`` as a front, never started: the knobs, the jitter draws, where the arrival is
-taken, the admin API. No socket: the server's calls are made by hand."""
+taken, the admin API's authorisation. No socket: the server's calls are made by hand."""
 
 from __future__ import annotations
 
@@ -179,16 +179,67 @@ def test_default_rate_limits_follow_zego() -> None:
     assert make_emulator(is_test=True).rate_limit == 5
 
 
-# ----- the admin API ----------------------------------------------------------------------------
+# ----- the admin token ---------------------------------------------------------------------------
 
 
-def test_admin_jitter_and_connection_setup_are_set() -> None:
+def test_every_emulator_has_its_own_unguessable_admin_token() -> None:
+    # Given two emulators
+    tokens = [make_emulator().admin_token for _ in range(2)]
+    # When their tokens are compared
+    # Then they differ and are long enough not to be guessed
+    assert tokens[0] != tokens[1]
+    assert all(len(token) >= 32 for token in tokens)
+
+
+@pytest.mark.parametrize(
+    "authorization",
+    [
+        pytest.param(None, id="no header"),
+        pytest.param("", id="empty"),
+        pytest.param("Bearer", id="no token"),
+        pytest.param("Bearer wrong", id="wrong token"),
+        pytest.param("Basic {token}", id="another scheme"),
+        pytest.param("Bearer {token}x", id="token with more"),
+        pytest.param("Bearer {token_start}", id="token prefix"),
+        pytest.param("Bearer {token}\u00e9", id="not ascii"),
+    ],
+)
+def test_admin_requests_without_the_token_are_unauthorised(authorization: str | None) -> None:
+    # Given an emulator, and an Authorization header that does not carry its token
+    emulator = make_emulator()
+    token = emulator.admin_token
+    header = None if authorization is None else authorization.format(token=token, token_start=token[:-1])
+    # When it asks for the state, or to reset
+    answers = [
+        handle_admin(emulator, "GET", "/_emulator/state", header, b""),
+        handle_admin(emulator, "POST", "/_emulator/reset", header, b"{}"),
+        handle_admin(emulator, "GET", "/_emulator/nowhere", header, b""),
+    ]
+    # Then each is a 401 asking for a bearer token, and the emulator is unchanged
+    assert [a.status for a in answers] == [401, 401, 401]
+    assert all(("WWW-Authenticate", 'Bearer realm="zegosim"') in a.headers for a in answers)
+    assert all(token not in a.body.decode() for a in answers)
+
+
+@pytest.mark.parametrize("scheme", ["Bearer", "bearer", "BEARER"])
+def test_admin_requests_with_the_token_are_served(scheme: str) -> None:
     # Given an emulator
     emulator = make_emulator()
+    # When the state is asked for with its token
+    answer = handle_admin(emulator, "GET", "/_emulator/state", f"{scheme} {emulator.admin_token}", b"")
+    # Then it is served
+    assert answer.status == 200
+    assert json.loads(answer.body)["calls"] == 0
+
+
+def test_admin_jitter_and_connection_setup_are_set_with_the_token() -> None:
+    # Given an emulator and its token
+    emulator = make_emulator()
+    bearer = f"Bearer {emulator.admin_token}"
     # When jitter and set-up delay are posted
     answers = [
-        handle_admin(emulator, "POST", "/_emulator/jitter", b'{"seconds": 0.2, "seed": 4}'),
-        handle_admin(emulator, "POST", "/_emulator/connection-setup", b'{"seconds": 0.3}'),
+        handle_admin(emulator, "POST", "/_emulator/jitter", bearer, b'{"seconds": 0.2, "seed": 4}'),
+        handle_admin(emulator, "POST", "/_emulator/connection-setup", bearer, b'{"seconds": 0.3}'),
     ]
     # Then both are taken, and the draws now come from seed 4
     assert [a.status for a in answers] == [200, 200]
@@ -217,10 +268,10 @@ def test_admin_jitter_and_connection_setup_are_set() -> None:
     ],
 )
 def test_admin_refuses_a_bad_body_with_400(path: str, body: bytes, message: str) -> None:
-    # Given an emulator
+    # Given an emulator and its token
     emulator = make_emulator()
     # When a malformed body is posted
-    answer = handle_admin(emulator, "POST", f"/_emulator/{path}", body)
+    answer = handle_admin(emulator, "POST", f"/_emulator/{path}", f"Bearer {emulator.admin_token}", body)
     # Then it is a 400 naming the problem, and nothing was changed
     assert answer.status == 400
     assert message in json.loads(answer.body)["error"]

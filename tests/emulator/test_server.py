@@ -1,5 +1,5 @@
 """The emulator over real HTTP on loopback: what a client sees, the sleeps that happen in the
-server's threads (latency, jitter, connection set-up), and the admin API."""
+server's threads (latency, jitter, connection set-up), and the admin API with its token."""
 
 from __future__ import annotations
 
@@ -50,10 +50,16 @@ def session() -> Iterator[requests.Session]:
         yield s
 
 
+def admin_session(emulator: ZegoEmulator) -> requests.Session:
+    """A session carrying the emulator's admin token."""
+    s = requests.Session()
+    s.headers["Authorization"] = f"Bearer {emulator.admin_token}"
+    return s
+
+
 @pytest.fixture
-def admin() -> Iterator[requests.Session]:
-    """A session of its own for the admin API."""
-    with requests.Session() as s:
+def admin(emulator: ZegoEmulator) -> Iterator[requests.Session]:
+    with admin_session(emulator) as s:
         yield s
 
 
@@ -374,6 +380,28 @@ def test_connection_setup_delays_only_a_connections_first_request(
 
 
 # ----- admin API ---------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("method", "path"),
+    [("GET", "state"), ("POST", "reset"), ("POST", "secret"), ("GET", "nowhere")],
+)
+def test_admin_without_the_token_is_refused_over_http(
+    emulator: ZegoEmulator, session: requests.Session, method: str, path: str
+) -> None:
+    # Given a recorded call
+    code_of(session, emulator)
+    url = f"{emulator.base_url}/_emulator/{path}"
+    # When an admin request comes without a token, then with a wrong one
+    bare = session.request(method, url, json={"serverSecret": "x" * 32}, timeout=5)
+    wrong = session.request(
+        method, url, json={"serverSecret": "x" * 32}, headers={"Authorization": "Bearer nope"}, timeout=5
+    )
+    # Then both are 401 asking for a bearer token, and nothing was reset or rotated
+    assert (bare.status_code, wrong.status_code) == (401, 401)
+    assert bare.headers["WWW-Authenticate"].startswith("Bearer")
+    assert len(emulator.calls()) == 1
+    assert code_of(session, emulator, sequence="2") == 0
 
 
 def test_admin_state_summarises_the_records(

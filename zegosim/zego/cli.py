@@ -1,6 +1,7 @@
 """The command line: run the emulator in the foreground until Ctrl-C or SIGTERM.
 
-It prints the base URL on stdout once it listens. Every option: ``docs/emulator.md`` (Starting it).
+It prints two lines on stdout once it listens: the base URL, then ``admin-token <token>``.
+Every option: ``docs/emulator.md`` (Starting it).
 """
 
 from __future__ import annotations
@@ -44,7 +45,9 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     signal.signal(signal.SIGTERM, on_signal)
     signal.signal(signal.SIGINT, on_signal)
+    # The first line is what scripts wait for (bench/services.py reads it); the token next.
     print(emulator.start(), flush=True)
+    print(f"admin-token {emulator.admin_token}", flush=True)
     try:
         while not stopping.wait(0.5):
             pass

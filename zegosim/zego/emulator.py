@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import math
 import random
+import secrets
 import threading
 import time
 from collections.abc import Callable, Sequence
@@ -23,7 +24,7 @@ from .server import EmulatorServer
 
 class ZegoEmulator:
     """A threaded HTTP server answering like ZEGO's Server API, with fault injection, network
-    jitter, slow connection set-up, records, and an admin API."""
+    jitter, slow connection set-up, records, and an admin API bound to ``admin_token``."""
 
     def __init__(
         self,
@@ -58,6 +59,8 @@ class ZegoEmulator:
         self._setup_delay = connection_setup_delay
         self._connections = 0
         self._in_flight = 0
+        # Whoever can reach the port could otherwise rotate the secret or reset the records.
+        self._admin_token = secrets.token_urlsafe(32)
         self._host = host
         self._port = port
         self._server: EmulatorServer | None = None
@@ -80,6 +83,11 @@ class ZegoEmulator:
     @property
     def stale_code(self) -> int | None:
         return self._rules.stale_code
+
+    @property
+    def admin_token(self) -> str:
+        """The bearer token every admin API request must carry; random per emulator."""
+        return self._admin_token
 
     # ----- lifecycle -------------------------------------------------------------------------
 

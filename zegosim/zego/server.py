@@ -10,6 +10,7 @@ rules), and the answer latency plus any fault delay (before the answer is writte
 from __future__ import annotations
 
 import contextlib
+import hmac
 import json
 import socket
 import sys
@@ -33,6 +34,9 @@ HTML_ERROR_PAGE = b"<html><head><title>502 Bad Gateway</title></head><body>Bad G
 
 class EmulatorBackend(Protocol):
     """What the server needs from ``ZegoEmulator``; every method is thread-safe there."""
+
+    @property
+    def admin_token(self) -> str: ...
 
     def connection_opened(self) -> float: ...
 
@@ -70,6 +74,7 @@ class HttpAnswer:
     body: bytes = b""
     content_type: str = "application/json"
     drop: bool = False
+    headers: tuple[tuple[str, str], ...] = ()
 
 
 def answer_for(decision: Decision, latency: float) -> HttpAnswer:
@@ -107,11 +112,29 @@ def plain_answer(sleep: float, status: int) -> HttpAnswer:
 # ----- the admin API ---------------------------------------------------------------------------
 
 _ADMIN_POSTS = {"faults", "latency", "jitter", "connection-setup", "secret", "reset"}
+_UNAUTHORISED = HttpAnswer(
+    sleep=0.0,
+    status=401,
+    body=b'{"error": "unauthorized: send Authorization: Bearer <admin token>"}',
+    headers=(("WWW-Authenticate", 'Bearer realm="zegosim"'),),
+)
 
 
-def handle_admin(backend: EmulatorBackend, method: str, path: str, body: bytes) -> HttpAnswer:
-    """Answer one admin request. Error messages name fields only, never values, so the secret
-    cannot leak through them."""
+def is_authorised(authorization: str | None, token: str) -> bool:
+    """Whether an ``Authorization`` header carries ``Bearer <token>``, compared in constant time."""
+    scheme, _, given = (authorization or "").strip().partition(" ")
+    # Compare whatever came, so a wrong scheme costs the same as a wrong token.
+    matches = hmac.compare_digest(given.strip().encode("utf-8", "replace"), token.encode())
+    return matches and scheme.lower() == "bearer"
+
+
+def handle_admin(
+    backend: EmulatorBackend, method: str, path: str, authorization: str | None, body: bytes
+) -> HttpAnswer:
+    """Answer one admin request. Error messages name fields only, never values, so neither the
+    secret nor the token can leak through them."""
+    if not is_authorised(authorization, backend.admin_token):
+        return _UNAUTHORISED
     name = path[len(ADMIN_PREFIX) :]
     if method == "GET" and name == "state":
         return json_answer(200, backend.state_summary())
@@ -308,7 +331,8 @@ class _Handler(BaseHTTPRequestHandler):
         parts = urlsplit(self.path)
         backend = self._server.backend
         if parts.path.startswith(ADMIN_PREFIX):
-            self._write(handle_admin(backend, method, parts.path, body))
+            authorization = self.headers.get("Authorization")
+            self._write(handle_admin(backend, method, parts.path, authorization, body))
         elif parts.path in ("", "/") and method == "GET":
             jitter = backend.draw_network_delay()
             if jitter > 0:
@@ -344,5 +368,7 @@ class _Handler(BaseHTTPRequestHandler):
         self.send_response(answer.status)
         self.send_header("Content-Type", answer.content_type)
         self.send_header("Content-Length", str(len(answer.body)))
+        for name, value in answer.headers:
+            self.send_header(name, value)
         self.end_headers()
         self.wfile.write(answer.body)
