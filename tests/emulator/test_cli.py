@@ -1,11 +1,12 @@
-"""``python -m zegosim.zego``: its settings, and serving until SIGTERM. Errors are checked
-in-process (they stop before any socket); serving runs the module."""
+"""``python -m zegosim.zego``: where the secret comes from, one-line errors, and serving until
+SIGTERM. Errors are checked in-process (they stop before any socket); serving runs the module."""
 
 from __future__ import annotations
 
 import os
 import re
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -21,19 +22,87 @@ from zegosim.zego.cli import main
 from .signed_calls import APP_ID, SECRET, build_query
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
+OTHER_SECRET = "fedcba9876543210fedcba9876543210"
 
 
-def run_main(capsys: pytest.CaptureFixture[str], argv: list[str]) -> tuple[int, str, str]:
+def run_main(
+    capsys: pytest.CaptureFixture[str], argv: list[str], environ: dict[str, str] | None = None
+) -> tuple[int, str, str]:
     """main() in-process: its exit status, stdout and stderr."""
     try:
-        status = main(argv)
-    except SystemExit as exit_:  # argparse's errors
+        status = main(argv, environ={} if environ is None else environ)
+    except SystemExit as exit_:  # argparse's own errors
         status = int(exit_.code or 0)
     captured = capsys.readouterr()
     return status, captured.out, captured.err
 
 
 # ----- errors, in-process and without sockets ----------------------------------------------------
+
+
+@pytest.mark.disable_socket
+def test_no_secret_is_a_one_line_error(capsys: pytest.CaptureFixture[str]) -> None:
+    # Given neither ZEGO_SERVER_SECRET nor --server-secret-file
+    # When the emulator is started
+    status, out, err = run_main(capsys, ["--app-id", str(APP_ID)])
+    # Then it says, on one line, where the secret should come from, and exits 2
+    assert status == 2
+    assert out == ""
+    assert err == "zegosim.zego: no ServerSecret: set ZEGO_SERVER_SECRET or pass --server-secret-file PATH\n"
+
+
+@pytest.mark.disable_socket
+@pytest.mark.parametrize("form", ["separate", "joined"])
+def test_a_secret_on_argv_is_refused_without_echoing_it(
+    capsys: pytest.CaptureFixture[str], form: str
+) -> None:
+    # Given the secret passed on the command line, where `ps` would show it
+    secret_args = ["--server-secret", SECRET] if form == "separate" else [f"--server-secret={SECRET}"]
+    # When the emulator is started
+    status, out, err = run_main(capsys, ["--app-id", str(APP_ID), *secret_args])
+    # Then it is refused on one line that points at the two safe ways, and never repeats the secret
+    assert status == 2
+    assert SECRET not in out + err
+    assert err.count("\n") == 1
+    assert "ZEGO_SERVER_SECRET" in err
+    assert "--server-secret-file" in err
+
+
+@pytest.mark.disable_socket
+def test_an_unreadable_secret_file_is_a_one_line_error(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    # Given a secret file that does not exist
+    missing = tmp_path / "no-such-secret"
+    # When the emulator is started with it
+    status, _, err = run_main(capsys, ["--app-id", str(APP_ID), "--server-secret-file", str(missing)])
+    # Then it names the file and the reason on one line
+    assert status == 2
+    assert err == f"zegosim.zego: cannot read --server-secret-file {missing}: no such file or directory\n"
+
+
+@pytest.mark.disable_socket
+def test_an_empty_secret_file_is_a_one_line_error(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
+    # Given a secret file holding only a newline
+    empty = tmp_path / "secret"
+    empty.write_text("\n")
+    # When the emulator is started with it
+    status, _, err = run_main(capsys, ["--app-id", str(APP_ID), "--server-secret-file", str(empty)])
+    # Then it says the file is empty
+    assert status == 2
+    assert err == f"zegosim.zego: --server-secret-file {empty} is empty\n"
+
+
+@pytest.mark.disable_socket
+def test_an_impossible_setting_is_a_one_line_error(capsys: pytest.CaptureFixture[str]) -> None:
+    # Given a rate limit of 0 calls a second
+    # When the emulator is started with it
+    status, _, err = run_main(
+        capsys, ["--app-id", str(APP_ID), "--rate-limit", "0"], {"ZEGO_SERVER_SECRET": SECRET}
+    )
+    # Then it is refused on one line naming the setting, without the secret
+    assert status == 2
+    assert err == "zegosim.zego: rate_limit must be >= 1\n"
 
 
 @pytest.mark.disable_socket
@@ -44,13 +113,52 @@ def test_a_delay_must_be_a_finite_non_negative_number(
 ) -> None:
     # Given a delay that cannot be slept
     # When the emulator is started with it
-    status, _, err = run_main(capsys, ["--app-id", str(APP_ID), option, value])
+    argv = ["--app-id", str(APP_ID), option, value]
+    status, _, err = run_main(capsys, argv, {"ZEGO_SERVER_SECRET": SECRET})
     # Then argparse refuses it, naming the option
     assert status == 2
     assert f"argument {option}" in err
 
 
+@pytest.mark.disable_socket
+@pytest.mark.parametrize("port", ["-1", "65536", "http"])
+def test_a_port_must_be_one(capsys: pytest.CaptureFixture[str], port: str) -> None:
+    # Given a port no socket can have
+    # When the emulator is started on it
+    argv = ["--app-id", str(APP_ID), "--port", port]
+    status, _, err = run_main(capsys, argv, {"ZEGO_SERVER_SECRET": SECRET})
+    # Then argparse refuses it, naming the option, before anything listens
+    assert status == 2
+    assert "argument --port" in err
+
+
 # ----- listening ---------------------------------------------------------------------------------
+
+
+@contextmanager
+def busy_port() -> Iterator[int]:
+    """A loopback port some other process is listening on."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as other:
+        other.bind(("127.0.0.1", 0))
+        other.listen()
+        yield int(other.getsockname()[1])
+
+
+@pytest.mark.enable_socket
+def test_a_busy_port_is_a_one_line_error_with_exit_status_1(capsys: pytest.CaptureFixture[str]) -> None:
+    # Given a port another process listens on
+    with busy_port() as port:
+        # When the emulator is started on it
+        status, out, err = run_main(
+            capsys, ["--app-id", str(APP_ID), "--port", str(port)], {"ZEGO_SERVER_SECRET": SECRET}
+        )
+    # Then it explains on one line, suggests a way out, prints no URL, and exits 1
+    assert status == 1
+    assert out == ""
+    assert err == (
+        f"zegosim.zego: cannot listen on 127.0.0.1:{port}: address already in use "
+        "(choose another --port, or --port 0 for any free one)\n"
+    )
 
 
 @contextmanager
@@ -112,3 +220,19 @@ def test_command_line_serves_until_sigterm() -> None:
     assert code == 0
     assert returncode == 0
     assert SECRET not in out + err
+
+
+@pytest.mark.enable_socket
+def test_the_secret_file_wins_over_the_environment(tmp_path: Path) -> None:
+    # Given one secret in a file and another in the environment
+    secret_file = tmp_path / "server-secret"
+    secret_file.write_text(f"{SECRET}\n")
+    environ = {**without_secret_variable(), "ZEGO_SERVER_SECRET": OTHER_SECRET}
+    with emulator_process(["--server-secret-file", str(secret_file)], environ) as (process, base_url, _):
+        # When calls signed with each are made
+        from_file = requests.get(f"{base_url}/?{signed_now(SECRET)}", timeout=5).json()["Code"]
+        from_env = requests.get(f"{base_url}/?{signed_now(OTHER_SECRET)}", timeout=5).json()["Code"]
+        process.send_signal(signal.SIGTERM)
+        process.wait(timeout=5)
+    # Then the file's secret is the one in use (its trailing newline not part of it)
+    assert (from_file, from_env) == (0, 100000005)
