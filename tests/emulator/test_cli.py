@@ -17,7 +17,7 @@ from pathlib import Path
 import pytest
 import requests
 
-from zegosim.zego.cli import main
+from zegosim.zego.cli import argument_parser, main
 
 from .signed_calls import APP_ID, SECRET, build_query
 
@@ -130,6 +130,18 @@ def test_a_port_must_be_one(capsys: pytest.CaptureFixture[str], port: str) -> No
     # Then argparse refuses it, naming the option, before anything listens
     assert status == 2
     assert "argument --port" in err
+
+
+@pytest.mark.disable_socket
+def test_every_option_is_documented() -> None:
+    # Given the command line's options and the emulator's documentation
+    actions = argument_parser()._actions
+    options = {o for action in actions for o in action.option_strings if o.startswith("--")}
+    docs = (REPO_ROOT / "docs" / "emulator.md").read_text()
+    # When each is looked for in the documentation
+    missing = sorted(o for o in options - {"--help"} if not re.search(rf"`{re.escape(o)}\b", docs))
+    # Then none is missing
+    assert missing == []
 
 
 # ----- listening ---------------------------------------------------------------------------------
