@@ -49,12 +49,15 @@ def mark(phase: str) -> None:
     sys.stderr.flush()
 
 
-def emulator_state(url: str | None) -> dict[str, object] | None:
+def emulator_state(url: str | None, token: str | None) -> dict[str, object] | None:
     if not url:
         return None
     import urllib.request
 
-    with urllib.request.urlopen(f"{url}/_emulator/state", timeout=5) as response:  # noqa: S310
+    request = urllib.request.Request(  # noqa: S310 - the loopback URL the parent gave
+        f"{url}/_emulator/state", headers={"Authorization": f"Bearer {token}"}
+    )
+    with urllib.request.urlopen(request, timeout=5) as response:  # noqa: S310
         state = json.loads(response.read())
     assert isinstance(state, dict)
     return state
@@ -115,9 +118,10 @@ def main() -> None:
             number += 1
             handler(event, LambdaContext(number, timeout))
         measured = []
+        emulator = (spec.get("emulator"), spec.get("emulator_token"))  # its URL and admin token
         for event in spec["events"]:
             number += 1
-            before = emulator_state(spec.get("emulator"))
+            before = emulator_state(*emulator)
             context = LambdaContext(number, timeout)
             cpu_started = time.process_time()  # every thread of the process
             wall_started = time.perf_counter()
@@ -129,7 +133,7 @@ def main() -> None:
                     "wall": wall,
                     "cpu": cpu,
                     **summarise(answer),
-                    "emulator": delta(before, emulator_state(spec.get("emulator"))),
+                    "emulator": delta(before, emulator_state(*emulator)),
                 }
             )
         result["events"] = measured

@@ -129,6 +129,7 @@ def driver_spec(
         "warmup": warmup or [],
         "events": events,
         "emulator": emulator.base_url if emulator else None,
+        "emulator_token": emulator.admin_token if emulator else None,  # for its admin API
         "import_only": import_only,
         "timeout_seconds": 60,  # template.yaml: Timeout
     }

@@ -23,6 +23,7 @@ from typing import IO, Any
 ROOT = Path(__file__).resolve().parents[1]
 PYTHON = sys.executable  # .venv/bin/python under `make bench`
 START_TIMEOUT_SECONDS = 30.0
+ADMIN_TOKEN_PREFIX = "admin-token "  # noqa: S105 - how the emulator's second line on stdout starts
 STOP_TIMEOUT_SECONDS = 5.0
 
 
@@ -46,10 +47,20 @@ def wait_until(ready: Callable[[], bool], *, timeout: float, interval: float = 0
     return ready()
 
 
-def http_json(method: str, url: str, body: Mapping[str, Any] | None = None, timeout: float = 5.0) -> Any:
+def http_json(
+    method: str,
+    url: str,
+    body: Mapping[str, Any] | None = None,
+    timeout: float = 5.0,
+    *,
+    bearer_token: str | None = None,
+) -> Any:
     data = json.dumps(body).encode() if body is not None else None
+    headers = {"Content-Type": "application/json"}
+    if bearer_token is not None:
+        headers["Authorization"] = f"Bearer {bearer_token}"
     request = urllib.request.Request(  # noqa: S310 - loopback URLs we built
-        url, data=data, method=method, headers={"Content-Type": "application/json"}
+        url, data=data, method=method, headers=headers
     )
     with urllib.request.urlopen(request, timeout=timeout) as response:  # noqa: S310
         return json.loads(response.read() or b"null")
@@ -66,16 +77,24 @@ def _stop(process: subprocess.Popen[Any]) -> None:
         process.wait(timeout=STOP_TIMEOUT_SECONDS)
 
 
-def _read_line(stream: IO[bytes], timeout: float) -> str:
-    """The first line a child prints, or "" after `timeout` seconds."""
-    selector = selectors.DefaultSelector()
-    selector.register(stream, selectors.EVENT_READ)
-    try:
-        if not selector.select(timeout):
-            return ""
-        return stream.readline().decode().strip()
-    finally:
-        selector.close()
+def _read_lines(stream: IO[bytes], count: int, timeout: float) -> list[str]:
+    """The first `count` lines a child prints; fewer when it prints fewer within `timeout`.
+    Reads the pipe's descriptor itself: a buffered readline() could swallow the second line
+    while select() waits for it."""
+    deadline = time.monotonic() + timeout
+    fd = stream.fileno()
+    data = b""
+    with selectors.DefaultSelector() as selector:
+        selector.register(fd, selectors.EVENT_READ)
+        while data.count(b"\n") < count:
+            left = deadline - time.monotonic()
+            if left <= 0 or not selector.select(left):
+                break
+            chunk = os.read(fd, 4096)
+            if not chunk:  # the child closed its stdout (it exited)
+                break
+            data += chunk
+    return [line.decode().strip() for line in data.split(b"\n")[:count]]
 
 
 class MotoProcess:
@@ -129,7 +148,8 @@ class MotoProcess:
 
 class EmulatorProcess:
     """`python -m zegosim.zego` on a free port; the secret goes through the environment, never
-    argv (where `ps` would show it)."""
+    argv (where `ps` would show it). It prints its base URL, then `admin-token <token>`: every
+    admin request carries that token."""
 
     def __init__(self, app_id: int, server_secret: str, *, rate_limit: int, log: IO[bytes]) -> None:
         self.app_id = app_id
@@ -138,6 +158,7 @@ class EmulatorProcess:
         self._log = log
         self._process: subprocess.Popen[bytes] | None = None
         self.base_url = ""
+        self.admin_token = ""
 
     def start(self) -> str:
         environment = {**os.environ, "ZEGO_SERVER_SECRET": self._secret}
@@ -160,11 +181,17 @@ class EmulatorProcess:
             env=environment,
         )
         assert self._process.stdout is not None
-        line = _read_line(self._process.stdout, START_TIMEOUT_SECONDS)
+        line, token_line = [*_read_lines(self._process.stdout, 2, START_TIMEOUT_SECONDS), "", ""][:2]
         if not line.startswith("http://"):
             self.stop()
             raise ServiceError(f"the ZEGO emulator printed no base URL (got {line!r})")
+        token = token_line.removeprefix(ADMIN_TOKEN_PREFIX)
+        if not token_line.startswith(ADMIN_TOKEN_PREFIX) or not token:
+            self.stop()
+            # Not the line itself: it would be the token, were the prefix merely misspelt.
+            raise ServiceError("the ZEGO emulator printed no admin token after its base URL")
         self.base_url = line.rstrip("/")
+        self.admin_token = token
         return self.base_url
 
     def stop(self) -> None:
@@ -175,15 +202,17 @@ class EmulatorProcess:
             self._process = None
 
     def state(self) -> dict[str, Any]:
-        state = http_json("GET", f"{self.base_url}/_emulator/state")
+        state = http_json("GET", f"{self.base_url}/_emulator/state", bearer_token=self.admin_token)
         assert isinstance(state, dict)
         return state
 
     def set_latency(self, seconds: float) -> None:
-        http_json("POST", f"{self.base_url}/_emulator/latency", {"seconds": seconds})
+        http_json(
+            "POST", f"{self.base_url}/_emulator/latency", {"seconds": seconds}, bearer_token=self.admin_token
+        )
 
     def reset(self) -> None:
-        http_json("POST", f"{self.base_url}/_emulator/reset", {})
+        http_json("POST", f"{self.base_url}/_emulator/reset", {}, bearer_token=self.admin_token)
 
 
 class Services(contextlib.ExitStack):
