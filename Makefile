@@ -31,6 +31,9 @@ $(STAMP): requirements-dev.txt layers/dependencies/requirements.txt pyproject.to
 	$(BIN)/python -m pip install --quiet --upgrade pip
 	$(BIN)/python -m pip install --quiet -r requirements-dev.txt
 	$(BIN)/python -m pip install --quiet --no-deps -e .
+	@# The function's code directory on sys.path, as Lambda puts it there: the local stack, the
+	@# demo, the CLI and the benchmarks import `app` and `zego_resume` like the runtime does.
+	echo "$(CURDIR)/functions/resume_streams" > "$$($(BIN)/python -c 'import sysconfig; print(sysconfig.get_paths()["purelib"])')/zego-resume-function.pth"
 	@touch $@
 
 # The main job on the embedded local stack: moto, the ZEGO emulator, the Lambda SQS poller.

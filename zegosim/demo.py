@@ -36,7 +36,6 @@ from .zego import Fault, ZegoEmulator
 
 ROOT = Path(__file__).resolve().parents[1]
 EVENTS = ROOT / "events"
-FUNCTION_DIR = ROOT / "functions" / "resume_streams"
 APP_ID = 1234567890
 EVENT_SOURCE = "moderation.appeals"
 DETAIL_TYPE = "StreamBanLifted"
@@ -176,7 +175,6 @@ def _load_function(function_env: dict[str, str], env: dict[str, str], log: io.Te
     os.environ.update(env)
     os.environ.update(function_env)
     os.environ.setdefault("POWERTOOLS_SERVICE_NAME", "zego-stream-resume")
-    sys.path.insert(0, str(FUNCTION_DIR))
     import app
     from zego_resume.observability import logger
 
