@@ -57,10 +57,14 @@ $(TOOLS_STAMP): requirements-tools.txt requirements-checkov.txt
 test: install tools
 	$(BIN)/pytest --cov --cov-report=term $(PYTEST_ARGS)
 
+# ruff, mypy --strict, the function's rooms (import-linter, contracts in pyproject.toml), and
+# every relative link in the docs (scripts/check-docs).
 lint: install
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy
+	PYTHONPATH=functions/resume_streams $(BIN)/lint-imports
+	scripts/check-docs
 
 # `sam build` into .aws-sam/build, as `sam deploy` expects it (scripts/sam-build, as the tests run it).
 build: tools

@@ -4,12 +4,14 @@ mode for SQS and Secrets Manager, and the ZEGO emulator."""
 from __future__ import annotations
 
 import json
+import os
 import secrets
 from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
 import pytest
+from hypothesis import settings
 
 from zego_resume.observability import metrics
 from zego_resume.runtime import reset_runtime
@@ -17,6 +19,12 @@ from zegosim.aws import MotoServer, Stack, client, create_stack, drain
 from zegosim.zego import ZegoEmulator
 
 APP_ID = 1234567890
+
+# Property-based tests run the same examples every time (a CI run never flakes on a new draw) and
+# keep no database; HYPOTHESIS_PROFILE=explore draws new examples, ten times as many.
+settings.register_profile("repeatable", max_examples=150, derandomize=True, database=None, print_blob=True)
+settings.register_profile("explore", max_examples=1500, database=None, print_blob=True)
+settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "repeatable"))
 
 
 @pytest.fixture(scope="session")

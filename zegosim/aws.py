@@ -90,7 +90,7 @@ class Stack:
     max_receive_count: int
 
     def function_environment(self, zego_api_base_url: str, **extra: str) -> dict[str, str]:
-        """The function's environment variables (CONTRACT.md) for this stack."""
+        """The function's environment variables (docs/contract.md) for this stack."""
         return {
             "ZEGO_SECRET_ID": self.secret_id,
             "DEAD_LETTER_QUEUE_URL": self.dead_letter_queue_url,

@@ -19,7 +19,7 @@ from .conftest import FUNCTION_ID, ROOT
 
 pytestmark = pytest.mark.enable_socket
 
-ZEGO_RATE_LIMIT = 20  # calls per second per AppId (ZEGO-API.md)
+ZEGO_RATE_LIMIT = 20  # calls per second per AppId (docs/zego-api.md)
 SQS_MINIMUM_MAXIMUM_CONCURRENCY = 2
 
 

@@ -15,7 +15,7 @@ from zego_resume.domain.call_plan import (
     plan_calls,
 )
 
-ZEGO_MAX_IDS_PER_CALL = 20  # ZEGO-API.md: StreamId[] takes 1..20 values
+ZEGO_MAX_IDS_PER_CALL = 20  # docs/zego-api.md: StreamId[] takes 1..20 values
 
 
 def _ids(prefix: str, count: int) -> tuple[str, ...]:

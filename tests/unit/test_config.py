@@ -1,4 +1,4 @@
-"""Settings from the environment (CONTRACT.md, "Configuration")."""
+"""Settings from the environment (docs/contract.md, "Configuration")."""
 
 from __future__ import annotations
 

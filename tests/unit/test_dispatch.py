@@ -1,4 +1,4 @@
-"""One invocation from event to answer, with a hand-built Runtime over fakes (CONTRACT.md, "Outcomes")."""
+"""One invocation from event to answer, with a Runtime built over fakes (docs/contract.md, "Outcomes")."""
 
 from __future__ import annotations
 

@@ -1,15 +1,14 @@
-"""The three accepted event shapes (CONTRACT.md, "Event shapes accepted"), from events/."""
+"""The three accepted event shapes (docs/contract.md, "Event shapes accepted"), from events/."""
 
 from __future__ import annotations
 
-import copy
 import json
 from datetime import UTC, datetime
 from typing import Any
 
 import pytest
 
-from devkit.events import EVENTS, load_event
+from devkit.events import EVENTS, load_event, sqs_event
 from zego_resume.domain.delivery import Delivery
 from zego_resume.event_shapes import read_event
 
@@ -25,17 +24,8 @@ def _ms(iso: str) -> int:
     return int(datetime.fromisoformat(iso).astimezone(UTC).timestamp() * 1000)
 
 
-def _sqs_event(*bodies: Any, receive_count: str = "1") -> dict[str, Any]:
-    """An SQS event built from the canonical record, one record per body."""
-    template = load_event("sqs-batch.json")["Records"][0]
-    records = []
-    for index, body in enumerate(bodies):
-        record = copy.deepcopy(template)
-        record["messageId"] = f"message-{index}"
-        record["body"] = body
-        record["attributes"]["ApproximateReceiveCount"] = receive_count
-        records.append(record)
-    return {"Records": records}
+def _sqs_event(*bodies: Any, receive_count: int = 1) -> dict[str, Any]:
+    return sqs_event(*bodies, receive_count=receive_count)
 
 
 @pytest.mark.parametrize("path", sorted(EVENTS.glob("*.json")), ids=lambda path: path.name)
@@ -76,7 +66,7 @@ def test_the_sqs_body_is_kept_verbatim() -> None:
 
 
 def test_the_receive_count_is_read_from_the_record() -> None:
-    (item,) = _read(_sqs_event('{"streamIds": ["s"]}', receive_count="4"))
+    (item,) = _read(_sqs_event('{"streamIds": ["s"]}', receive_count=4))
     assert item.receive_count == 4
 
 
@@ -106,7 +96,9 @@ def test_the_mixed_batch_explains_each_bad_message() -> None:
 
 @pytest.mark.parametrize("body", ["", "   ", None], ids=["empty", "blank", "null"])
 def test_an_empty_body_is_empty_body(body: str | None) -> None:
-    (item,) = _read(_sqs_event(body))
+    event = _sqs_event("placeholder")
+    event["Records"][0]["body"] = body
+    (item,) = _read(event)
     assert item.invalid is not None
     assert item.invalid.reason == "EmptyBody"
 

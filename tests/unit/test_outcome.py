@@ -1,4 +1,4 @@
-"""What ZEGO's codes mean (ZEGO-API.md, "Return codes that matter"), and where a decision ends."""
+"""What ZEGO's codes mean (docs/zego-api.md, "Return codes that matter"), and where a decision ends."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Validation of a resume request (CONTRACT.md, "A resume request")."""
+"""Validation of a resume request (docs/contract.md, "A resume request")."""
 
 from __future__ import annotations
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import logging
 import os
+import re
 from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
@@ -23,11 +24,47 @@ NAMESPACE = os.environ.get("POWERTOOLS_METRICS_NAMESPACE") or "ZegoStreamModerat
 logger = Logger(service=SERVICE)
 metrics = Metrics(namespace=NAMESPACE, service=SERVICE)
 
-# At DEBUG, urllib3 logs every request line (ours carry the signature in the query string) and
-# botocore logs response bodies (GetSecretValue's holds the secret). Whatever level the root
-# logger is given (AWS_LAMBDA_LOG_LEVEL=DEBUG, say), those lines stay off.
-for _chatty in ("urllib3", "botocore"):
-    logging.getLogger(_chatty).setLevel(logging.WARNING)
+# urllib3 logs request lines at DEBUG and, at WARNING, "Failed to parse headers (url=<the full
+# signed URL>)" for an answer with malformed headers; botocore logs response bodies at DEBUG
+# (GetSecretValue's holds the secret). Whatever level the root logger is given
+# (AWS_LAMBDA_LOG_LEVEL=DEBUG, say), only their errors get through, and those pass the filter below.
+logging.getLogger("urllib3").setLevel(logging.ERROR)
+logging.getLogger("botocore").setLevel(logging.WARNING)
+
+_SIGNATURE = re.compile(r"(Signature=)[0-9A-Fa-f]+")
+
+
+class RedactSignatures(logging.Filter):
+    """Takes a ZEGO signature out of a record before any handler writes it. A defence in depth:
+    no line of ours carries one, but a library's may (a URL in a warning, in a traceback)."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        message = record.getMessage()
+        if "Signature=" in message:
+            record.msg, record.args = _SIGNATURE.sub(r"\1<redacted>", message), ()
+        if record.exc_info or record.exc_text:
+            text = record.exc_text or logging.Formatter().formatException(record.exc_info)  # type: ignore[arg-type]
+            if "Signature=" in text:
+                # Every formatter renders exc_info its own way; the redacted text goes in the message.
+                record.msg = f"{record.getMessage()}\n{_SIGNATURE.sub(r'\1<redacted>', text)}"
+                record.args, record.exc_info, record.exc_text = (), None, None
+        return True
+
+
+_REDACTION = RedactSignatures()
+
+
+def protect_log_handlers() -> None:
+    """Put the redaction on every handler this function's records can reach: Powertools' own,
+    the root logger's (Lambda's runtime attaches one, which library loggers propagate to), and
+    logging's last resort. Handler filters, not logger filters: only they see propagated records.
+    Cheap and idempotent: called when the runtime is built, after the runtime's set-up."""
+    handlers = [*logging.getLogger().handlers, *logger.handlers]
+    if logging.lastResort is not None:
+        handlers.append(logging.lastResort)
+    for handler in handlers:
+        if _REDACTION not in handler.filters:
+            handler.addFilter(_REDACTION)
 
 
 def record_invocation(dispositions: Sequence[Disposition], stats: CallStats) -> None:

@@ -18,6 +18,7 @@ from zego_resume.adapters.zego_client import ZegoClient
 from zego_resume.config import Settings
 from zego_resume.domain.resumer import Resumer
 from zego_resume.domain.retry import AttemptLoop
+from zego_resume.observability import protect_log_handlers
 from zego_resume.ports import DeadLetterSink
 
 
@@ -65,6 +66,7 @@ def runtime() -> Runtime:
     """
     global _runtime
     if _runtime is None:
+        protect_log_handlers()
         _runtime = Runtime.from_settings(Settings.from_environ(os.environ))
     return _runtime
 

@@ -5,6 +5,7 @@ here ever sees them."""
 from __future__ import annotations
 
 import json
+import re
 from typing import Any
 
 from zego_resume.domain.delivery import SQS, Delivery
@@ -13,6 +14,11 @@ from zego_resume.domain.request import INVALID_REQUEST, InvalidRequest
 from zego_resume.ports import DeadLetter
 
 MAX_ERROR_MESSAGE = 1000
+MAX_ATTRIBUTE_VALUE = 1024  # no attribute of ours needs more; a message id or request id far less
+# What SQS accepts in a message attribute (or body): XML 1.0's characters. Anything else — NUL,
+# other control characters, lone surrogates from a JSON "\ud800" — would make the whole
+# SendMessageBatch entry fail, and the dead letter with it.
+_NOT_ACCEPTED_BY_SQS = re.compile("[^\x09\x0a\x0d\x20-\ud7ff\ue000-\ufffd\U00010000-\U0010ffff]")
 
 
 def failed_part_letter(delivery: Delivery, failure: Failure, stream_ids: tuple[str, ...]) -> DeadLetter:
@@ -57,7 +63,12 @@ def _letter(
             attributes["ZegoRequestId"] = failure.zego_request_id
     if delivery.source == SQS:
         attributes["ReceiveCount"] = str(delivery.receive_count)
-    return DeadLetter(body=body, attributes=attributes)
+    return DeadLetter(body=body, attributes={name: clean(value) for name, value in attributes.items()})
+
+
+def clean(value: str) -> str:
+    """An attribute value SQS accepts: characters it refuses become U+FFFD, and it is cut short."""
+    return _NOT_ACCEPTED_BY_SQS.sub("\ufffd", value[:MAX_ATTRIBUTE_VALUE])
 
 
 def _json(document: dict[str, Any]) -> str:

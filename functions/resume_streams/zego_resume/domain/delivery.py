@@ -19,3 +19,8 @@ class Delivery:
     request: ResumeRequest | None = None
     invalid: InvalidRequest | None = None
     receive_count: int = 1  # SQS ApproximateReceiveCount
+    # SQS only: when the message was sent (its age decides when to give up), and what it takes to
+    # delay its next delivery.
+    sent_ms: int | None = None
+    receipt_handle: str | None = None
+    source_arn: str | None = None

@@ -20,7 +20,7 @@ class CodeClass(Enum):
 
 RATE_LIMITED = 30002
 SIGNATURE_MISMATCH = 100000005
-# Every code ZEGO-API.md calls retryable (30002 and 100000005 have classes of their own).
+# Every code docs/zego-api.md calls retryable (30002 and 100000005 have classes of their own).
 _TRANSIENT = frozenset({30003, 42004, 100000004, 100000015})
 _PERMANENT = frozenset(
     {

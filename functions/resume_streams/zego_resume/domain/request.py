@@ -10,7 +10,7 @@ import re
 from dataclasses import dataclass
 from typing import Any
 
-MAX_STREAM_IDS_PER_REQUEST = 1000  # the documented cap (CONTRACT.md asks for at least 1,000)
+MAX_STREAM_IDS_PER_REQUEST = 1000  # the documented cap (docs/contract.md: at least 1,000)
 MAX_STREAM_ID_LENGTH = 256  # ZEGO's SDK limit
 # ZEGO's stream id charset. Anything else must never reach a URL: `&`, `=`, `%` or a space would
 # change the meaning of the query string, and a non-ASCII id is rejected by ZEGO anyway.
@@ -18,6 +18,9 @@ STREAM_ID_PATTERN = re.compile(r"[A-Za-z0-9_-]+")
 # Sequences are sent as integers; ZEGO compares them as 64-bit numbers. The head-room below
 # 2**63 leaves space for the per-attempt increments (see call_plan.py).
 MAX_SEQUENCE = 9_000_000_000_000_000_000
+# `reason` and `requestId` ride along into logs and dead-letter attributes: keep them small.
+MAX_REASON_BYTES = 1024  # UTF-8
+MAX_REQUEST_ID_LENGTH = 256
 
 INVALID_REQUEST = "InvalidRequest"  # the DLQ ErrorCode of every validation failure
 
@@ -29,6 +32,13 @@ class InvalidRequest(Exception):
         super().__init__(f"{reason}: {message}")
         self.reason = reason
         self.message = message
+
+
+@dataclass(frozen=True)
+class OversizedNumber:
+    """A JSON number too long to be any value a request holds (its text, not converted)."""
+
+    text: str
 
 
 @dataclass(frozen=True)
@@ -60,9 +70,9 @@ def parse_resume_request(payload: object, *, fallback_sequence: int) -> ResumeRe
     sequence = payload.get("sequence")
     return ResumeRequest(
         stream_ids=_stream_ids(payload),
-        sequence=fallback_sequence if sequence is None else _sequence(sequence),
-        reason=_optional_text(payload, "reason", "InvalidReason"),
-        request_id=_optional_text(payload, "requestId", "InvalidRequestId"),
+        sequence=_fallback_sequence(fallback_sequence) if sequence is None else _sequence(sequence),
+        reason=_reason(payload),
+        request_id=_request_id(payload),
     )
 
 
@@ -118,6 +128,8 @@ def _check_stream_id(index: int, stream_id: object) -> None:
 
 
 def _sequence(value: object) -> int:
+    if isinstance(value, OversizedNumber):
+        raise InvalidRequest("SequenceOutOfRange", f"sequence must not exceed {MAX_SEQUENCE}")
     # bool is an int in Python, and `true` is never a decision time.
     if isinstance(value, bool) or not isinstance(value, int | str):
         raise InvalidRequest(
@@ -127,12 +139,40 @@ def _sequence(value: object) -> int:
     if isinstance(value, str):
         if not value.isascii() or not value.isdigit():
             raise InvalidRequest("SequenceNotDigits", f"sequence {_show(value)} is not a string of digits")
+        if len(value.lstrip("0")) > len(str(MAX_SEQUENCE)):  # before int(): 5,000 digits would raise
+            raise InvalidRequest("SequenceOutOfRange", f"sequence must not exceed {MAX_SEQUENCE}")
         value = int(value)
     if value < 0:
         raise InvalidRequest("NegativeSequence", "sequence must not be negative")
     if value > MAX_SEQUENCE:
         raise InvalidRequest("SequenceOutOfRange", f"sequence must not exceed {MAX_SEQUENCE}")
     return value
+
+
+def _fallback_sequence(value: int) -> int:
+    """The event's own time as the Sequence, checked like a given one (an EventBridge `time` of
+    year 1 would otherwise reach ZEGO as a negative number)."""
+    if not 0 <= value <= MAX_SEQUENCE:
+        raise InvalidRequest(
+            "SequenceOutOfRange", f"the event's time gives a Sequence of {value}, outside 0..{MAX_SEQUENCE}"
+        )
+    return value
+
+
+def _reason(payload: dict[str, Any]) -> str | None:
+    reason = _optional_text(payload, "reason", "InvalidReason")
+    if reason is not None and len(reason.encode("utf-8", errors="surrogatepass")) > MAX_REASON_BYTES:
+        raise InvalidRequest("ReasonTooLong", f"reason must not exceed {MAX_REASON_BYTES} bytes of UTF-8")
+    return reason
+
+
+def _request_id(payload: dict[str, Any]) -> str | None:
+    request_id = _optional_text(payload, "requestId", "InvalidRequestId")
+    if request_id is not None and len(request_id) > MAX_REQUEST_ID_LENGTH:
+        raise InvalidRequest(
+            "RequestIdTooLong", f"requestId must not exceed {MAX_REQUEST_ID_LENGTH} characters"
+        )
+    return request_id
 
 
 def _optional_text(payload: dict[str, Any], field: str, reason: str) -> str | None:
@@ -150,6 +190,7 @@ def _kind(value: object) -> str:
         bool: "a boolean",
         int: "a number",
         float: "a number",
+        OversizedNumber: "a number",
         type(None): "null",
     }.get(type(value), type(value).__name__)
 
