@@ -47,7 +47,7 @@ class Clients:
             import boto3
 
             # botocore reads only AWS_DEFAULT_REGION; Lambda and the newer SDKs also honour
-            # AWS_REGION (CONTRACT.md names it), so take it when it is the only one set.
+            # AWS_REGION (docs/contract.md names it), so take it when it is the only one set.
             region = None
             if not os.environ.get("AWS_DEFAULT_REGION"):
                 region = os.environ.get("AWS_REGION") or None

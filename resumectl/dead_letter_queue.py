@@ -248,7 +248,7 @@ def copy_back(
 ) -> Redrive:
     """Receive DLQ messages, send their bodies to `queue_url`, delete each one whose send succeeded.
 
-    Only the body goes back: it is a replayable resume request (CONTRACT.md), and the error
+    Only the body goes back: it is a replayable resume request (docs/contract.md), and the error
     attributes describe the failure that is being retried, not the new attempt. A message whose
     send fails stays in the DLQ and is made visible again. A call that fails for a reason other
     than a message's content (access denied, throttled, ...) ends the redrive and is reported as

@@ -2,7 +2,7 @@
 
 The function is the source of truth: functions/resume_streams/zego_resume/request.py. The CLI is
 installed on its own (the function's directory is no package), so it cannot import that module and
-checks the same rules, as CONTRACT.md documents them, here. tests/cli/test_request_agreement.py
+checks the same rules, as docs/contract.md documents them, here. tests/cli/test_request_agreement.py
 runs both over one table of inputs and fails the moment they disagree.
 """
 
@@ -14,7 +14,7 @@ from typing import Any
 
 MAX_STREAM_IDS_PER_REQUEST = 1000  # the function's documented cap
 MAX_STREAM_ID_LENGTH = 256
-# CONTRACT.md: ^[A-Za-z0-9_-]{1,256}$ — used with fullmatch, because `$` also matches before a
+# docs/contract.md: ^[A-Za-z0-9_-]{1,256}$ — used with fullmatch, because `$` also matches before a
 # trailing newline.
 STREAM_ID_PATTERN = re.compile(rf"[A-Za-z0-9_-]{{1,{MAX_STREAM_ID_LENGTH}}}")
 # The function's ceiling for a sequence (head-room below 2**63 for its per-attempt increments).
@@ -32,7 +32,7 @@ def build_request(
     reason: str | None = None,
     request_id: str | None = None,
 ) -> dict[str, Any]:
-    """The request as JSON (CONTRACT.md, "A resume request"), duplicates collapsed in order.
+    """The request as JSON (docs/contract.md, "A resume request"), duplicates collapsed in order.
 
     Raises RequestRejected naming the first rule broken; fix the input, never retry.
     """

@@ -39,7 +39,7 @@ def stack(aws: dict[str, str]) -> Stack:
 def put_dead_letter(
     stack: Stack, body: dict[str, Any] | str, error_code: str, error_reason: str | None = None
 ) -> str:
-    """A message on the DLQ as the function leaves it (CONTRACT.md, "Dead-letter message")."""
+    """A message on the DLQ as the function leaves it (docs/contract.md, "Dead-letter message")."""
     attributes = {
         "ErrorCode": {"DataType": "String", "StringValue": error_code},
         "ErrorMessage": {"DataType": "String", "StringValue": f"{error_code} happened"},
