@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import os
+import threading
 import uuid
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
@@ -27,11 +28,39 @@ SOURCE_QUEUE_MAX_MESSAGE_BYTES = 262_144  # SQS's classic limit for producers
 DEAD_LETTER_QUEUE_MAX_MESSAGE_BYTES = 1_048_576
 
 
+_atomic_lock = threading.Lock()
+
+
+def make_dynamodb_writes_atomic() -> None:
+    """DynamoDB applies a conditional write to an item atomically, and the values it returns
+    (ReturnValues=UPDATED_OLD, ALL_OLD on a failed condition) are the ones that write saw. moto's
+    threaded server does neither: it checks and writes without a lock, and reads the old item for
+    ReturnValues before the write, in its request handler. Two reservations of the fleet's rate
+    ledger could then both be told they start at the same value. The stand-in is made as strict
+    as the real thing: every item write, from reading the request to the answer, holds one lock.
+    Idempotent."""
+    from moto.dynamodb.responses import DynamoHandler
+
+    for name in ("put_item", "update_item", "delete_item", "transact_write_items"):
+        method = getattr(DynamoHandler, name)
+        if getattr(method, "_atomic", False):
+            continue
+
+        def atomic(self: Any, *args: Any, _method: Any = method, **kwargs: Any) -> Any:
+            with _atomic_lock:
+                return _method(self, *args, **kwargs)
+
+        atomic._atomic = True  # type: ignore[attr-defined]
+        setattr(DynamoHandler, name, atomic)
+
+
 class MotoServer:
-    """moto's threaded server on 127.0.0.1 and a free port."""
+    """moto's threaded server on 127.0.0.1 and a free port, its DynamoDB writes atomic."""
 
     def __init__(self) -> None:
         from moto.server import ThreadedMotoServer
+
+        make_dynamodb_writes_atomic()
 
         self._server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
         self.endpoint_url = ""
@@ -142,6 +171,18 @@ def create_stack(
         dead_letter_queue_arn=dlq_arn,
         max_receive_count=max_receive_count,
     )
+
+
+def create_rate_ledger(name: str, environment: Mapping[str, str] | None = None) -> str:
+    """The fleet's rate ledger table, as template.yaml makes it (on demand, key `pk` String)."""
+    dynamodb = client("dynamodb", environment)
+    dynamodb.create_table(
+        TableName=name,
+        AttributeDefinitions=[{"AttributeName": "pk", "AttributeType": "S"}],
+        KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}],
+        BillingMode="PAY_PER_REQUEST",
+    )
+    return name
 
 
 def _queue_arn(sqs: Any, url: str) -> str:

@@ -4,9 +4,11 @@ invoke with a context whose remaining time counts down, delete, honour batchItem
 
 from __future__ import annotations
 
+import sys
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 from devkit.events import sqs_record_from_message
@@ -134,3 +136,52 @@ class SqsPoller:
             if not got:
                 time.sleep(0.05)
         return messages
+
+
+def main(argv: list[str] | None = None) -> int:
+    """One execution environment of the function in a process of its own, as Lambda runs one:
+    polls the queue with the real handler (its settings from this process's environment) until
+    it has been empty `--idle-polls` times in a row, then writes its PollStats as JSON."""
+    import argparse
+    import json
+    from dataclasses import asdict
+
+    parser = argparse.ArgumentParser(prog="python -m zegosim.lambda_runtime", description=main.__doc__)
+    parser.add_argument("--queue-url", required=True)
+    parser.add_argument("--queue-arn", required=True)
+    parser.add_argument("--function-timeout", type=float, default=60.0, help="seconds (default 60)")
+    parser.add_argument("--batching-window", type=float, default=0.0, help="seconds (default 0)")
+    parser.add_argument(
+        "--idle-polls", type=int, default=2, help="empty receives in a row that end it (default 2)"
+    )
+    parser.add_argument(
+        "--max-seconds", type=float, default=300.0, help="give up after this long (default 300)"
+    )
+    parser.add_argument("--stats", help="write the poll statistics here as JSON")
+    args = parser.parse_args(argv)
+
+    import app  # the function, from its code directory on sys.path (make install puts it there)
+
+    poller = SqsPoller(
+        app.lambda_handler,
+        args.queue_url,
+        args.queue_arn,
+        batching_window=args.batching_window,
+        function_timeout=args.function_timeout,
+    )
+    try:
+        stats = poller.run_until_empty(idle_polls=args.idle_polls, max_seconds=args.max_seconds)
+        status = 0
+    except QueueNotDrained as error:
+        print(error, file=sys.stderr)
+        stats, status = poller.stats, 1
+    if args.stats:
+        from zego_resume.runtime import current_budget_stats
+
+        report = {**asdict(stats), "budget": current_budget_stats()}
+        Path(args.stats).write_text(json.dumps(report))
+    return status
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -384,13 +384,30 @@ def test_default_rate_limits_follow_zego() -> None:
     assert make_caller(is_test=True).rules.rate_limit == 5
 
 
-def test_arrivals_out_of_order_are_refused(caller: Caller) -> None:
-    # Given a call that arrived at 100.0
-    caller.code(sequence="1")
-    # When the next one claims to have arrived earlier
-    # Then the rules refuse it: the rate window and the records assume arrival order
-    with pytest.raises(ValueError, match="in order"):
-        caller.rules.receive(build_query(sequence="2"), 99.0)
+def test_a_call_judged_late_counts_where_it_arrived() -> None:
+    # Given a limit of 2: calls arrived at 100.0 and 101.5 and were judged in that order
+    caller = make_caller(rate_limit=2)
+    assert caller.rules.receive(build_query(sequence="1"), 100.0).record.code == 0
+    assert caller.rules.receive(build_query(sequence="2"), 101.5).record.code == 0
+    # When a call that arrived at 100.6 (its thread woke late) is judged after them, and then
+    # one that arrived at 100.7
+    late = caller.rules.receive(build_query(sequence="3"), 100.6).record.code
+    over = caller.rules.receive(build_query(sequence="4"), 100.7).record.code
+    # Then the late one passes (no second holding 100.6 held two calls), and the next is refused:
+    # the second [100.6, 101.6) would hold 100.6, 100.7 and 101.5
+    assert (late, over) == (0, 30002)
+    assert caller.rules.max_calls_in_any_window() == 2
+
+
+def test_a_late_judged_call_is_refused_when_a_later_second_is_full() -> None:
+    # Given a limit of 2 and calls that arrived at 100.5 and 100.9
+    caller = make_caller(rate_limit=2)
+    caller.rules.receive(build_query(sequence="1"), 100.5)
+    caller.rules.receive(build_query(sequence="2"), 100.9)
+    # When a call that arrived at 100.2 is judged after them
+    code = caller.rules.receive(build_query(sequence="3"), 100.2).record.code
+    # Then it is refused: the second [100.2, 101.2) would hold three calls
+    assert code == 30002
 
 
 # ----- Sequence rule -----------------------------------------------------------------------------

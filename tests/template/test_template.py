@@ -46,7 +46,7 @@ def test_each_instance_gets_the_floor_of_its_share_and_together_they_stay_within
         ZEGO_RATE_LIMIT,
         ZEGO_RATE_LIMIT,
     )
-    assert config.DEFAULT_MAX_CALLS_PER_SECOND == ZEGO_RATE_LIMIT
+    assert config.ZEGO_CALLS_PER_SECOND == ZEGO_RATE_LIMIT
     assert set(table) == {str(total) for total in range(1, ZEGO_RATE_LIMIT + 1)}
     assert (instances["MinValue"], instances["MaxValue"]) == (1, ZEGO_RATE_LIMIT)
     for total, row in table.items():

@@ -103,6 +103,7 @@ class FakeGateway:
     ) -> ZegoAnswer:
         if not turn():
             raise NoTurnBeforeDeadline
+        turn.written(None)
         with self._lock:
             self.calls.append(GatewayCall(credentials, tuple(stream_ids), sequence, deadline))
             number = len(self.calls)
@@ -157,13 +158,10 @@ class AdmittingBudget:
         self.turns: list[float] = []  # the latest start of every turn taken
         self.expected: list[int] = []
         self.pauses: list[float] = []
+        self.writes = 0  # turns reported written
 
     def turn(self, latest_start: float) -> Turn:
-        def take() -> bool:
-            self.turns.append(latest_start)
-            return self._admit(latest_start)
-
-        return take
+        return _RecordedTurn(self, latest_start)
 
     def _admit(self, latest_start: float) -> bool:
         return True
@@ -242,3 +240,16 @@ def fake_runtime(
         resumer=Resumer(attempts, credentials, budget, InlineRunner(), is_test=is_test),
         dead_letters=dead_letters if dead_letters is not None else FakeDeadLetters(),
     )
+
+
+class _RecordedTurn:
+    def __init__(self, budget: AdmittingBudget, latest_start: float) -> None:
+        self._budget = budget
+        self._latest_start = latest_start
+
+    def __call__(self) -> bool:
+        self._budget.turns.append(self._latest_start)
+        return self._budget._admit(self._latest_start)
+
+    def written(self, at: float | None) -> None:
+        self._budget.writes += 1

@@ -93,3 +93,36 @@ def test_a_base_url_without_http_scheme_or_host_is_refused(value: str) -> None:
 def test_a_bad_read_timeout_is_refused(value: str) -> None:
     with pytest.raises(ConfigurationError, match="ZEGO_READ_TIMEOUT_SECONDS"):
         _settings(ZEGO_READ_TIMEOUT_SECONDS=value)
+
+
+def test_the_fleet_budget_and_its_knobs_default_as_documented() -> None:
+    settings = Settings.from_environ(REQUIRED)
+    assert settings.rate_ledger_table is None
+    assert (settings.fleet_calls_per_second, settings.max_calls_per_second) == (20, 20)
+    assert settings.arrival_jitter_ms == 40
+    assert settings.outage_probe_seconds == 10
+    assert settings.redelivery_max_delay_seconds == 120
+    assert settings.decision_max_age_seconds == 86_400
+    test_app = _settings(ZEGO_IS_TEST="true")
+    assert (test_app.fleet_calls_per_second, test_app.max_calls_per_second) == (5, 5)
+
+
+def test_a_share_and_a_ledger_are_read() -> None:
+    settings = _settings(
+        ZEGO_RATE_LEDGER_TABLE=" ledger ", ZEGO_FLEET_CALLS_PER_SECOND="20", ZEGO_MAX_CALLS_PER_SECOND="10"
+    )
+    assert settings.rate_ledger_table == "ledger"
+    assert (settings.fleet_calls_per_second, settings.max_calls_per_second) == (20, 10)
+
+
+def test_a_share_above_the_fleet_budget_is_refused_by_name() -> None:
+    with pytest.raises(ConfigurationError, match="ZEGO_MAX_CALLS_PER_SECOND"):
+        _settings(ZEGO_FLEET_CALLS_PER_SECOND="10", ZEGO_MAX_CALLS_PER_SECOND="20")
+
+
+@pytest.mark.parametrize(
+    "name", ["ZEGO_ARRIVAL_JITTER_MS", "REDELIVERY_MAX_DELAY_SECONDS", "DECISION_MAX_AGE_SECONDS"]
+)
+def test_a_malformed_knob_is_named(name: str) -> None:
+    with pytest.raises(ConfigurationError, match=name):
+        _settings(**{name: "soon"})

@@ -350,3 +350,44 @@ def test_the_runtime_is_built_once_from_the_environment(monkeypatch: pytest.Monk
     first = runtime_module.runtime()
     assert runtime_module.runtime() is first
     assert first.settings.max_calls_per_second == 7
+
+
+def test_a_ledger_out_of_reach_is_said_once_and_counted_while_the_work_goes_on(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    # Given an environment whose fleet ledger refuses every request (AccessDenied, say)
+    from dataclasses import replace
+
+    from zego_resume.adapters.rate_budget import LocalSchedule, SlotDispenser, slot_interval
+    from zego_resume.adapters.rate_ledger import DynamoLedger
+
+    class Refusing:
+        def update_item(self, **_: Any) -> Any:
+            error = RuntimeError("denied")
+            error.response = {"Error": {"Code": "AccessDeniedException"}}  # type: ignore[attr-defined]
+            raise error
+
+    gateway = FakeGateway()
+    budget = SlotDispenser(
+        DynamoLedger(
+            "ledger",
+            slot_interval(20, 0.04),
+            key=lambda: "zego-rate#1",
+            fallback=LocalSchedule(slot_interval(10, 0.04)),
+            client_factory=Refusing,
+        )
+    )
+    base = _runtime(gateway)
+    runtime = replace(base, budget=budget)
+    runtime.resumer._budget = budget  # type: ignore[attr-defined]
+    runtime.resumer._attempts._budget = budget  # type: ignore[attr-defined]
+    # When an SQS batch comes
+    answer = _handle(load_event("sqs-batch.json"), runtime)
+    # Then every decision was resumed, paced alone; the cause is in one WARNING and a metric
+    assert answer == {"batchItemFailures": []}
+    assert gateway.calls
+    warnings = [record for record in caplog.records if record.levelname == "WARNING"]
+    assert [getattr(record, "ledger_error", None) for record in warnings] == ["AccessDeniedException"]
+    from zego_resume.observability import metrics
+
+    assert metrics.metric_set["RateLedgerUnavailable"]["Value"] == [1.0]

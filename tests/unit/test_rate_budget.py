@@ -13,9 +13,11 @@ import pytest
 
 from zego_resume.adapters.rate_budget import (
     CLOCK_ERROR,
+    HORIZON,
     SEND_TOLERANCE,
     WINDOW_SECONDS,
     LocalSchedule,
+    Reservation,
     SlotDispenser,
     slot_interval,
 )
@@ -177,7 +179,7 @@ class CountingSchedule(LocalSchedule):
         super().__init__(interval)
         self.requests: list[int] = []
 
-    def reserve(self, count: int, now: float, latest: float) -> list[float]:
+    def reserve(self, count: int, now: float, latest: float) -> Reservation:
         self.requests.append(count)
         return super().reserve(count, now, latest)
 
@@ -233,3 +235,53 @@ def test_threads_taking_turns_for_real_keep_the_spacing_where_they_write() -> No
     ordered = sorted(written)
     assert len(ordered) == 40
     assert min(b - a for a, b in itertools.pairwise(ordered)) >= interval - SEND_TOLERANCE - 0.002
+
+
+def test_a_write_found_late_delays_every_later_slot_by_its_excess() -> None:
+    # Given a dispenser whose first call took its turn on time
+    budget = Budget()
+    turn = budget.dispenser.turn(FOREVER)
+    assert turn()
+    slot = budget.clock()
+    # When the kernel says its request left 50 ms after the slot (the thread lost the CPU
+    # between the turn and the write)
+    budget.clock.advance(0.050)
+    turn.written(slot + 0.050)
+    # Then the next call starts a whole interval after that write, less the tolerance
+    assert budget.dispenser.turn(FOREVER)()
+    assert budget.clock() >= slot + 0.050 - SEND_TOLERANCE + budget.interval - 1e-9
+    assert budget.dispenser.stats.late == 1
+
+
+def test_a_write_within_the_tolerance_changes_nothing() -> None:
+    budget = Budget()
+    turn = budget.dispenser.turn(FOREVER)
+    assert turn()
+    slot = budget.clock()
+    turn.written(slot + SEND_TOLERANCE / 2)
+    assert budget.dispenser.turn(FOREVER)()
+    assert budget.clock() == pytest.approx(slot + budget.interval)
+    assert budget.dispenser.stats.late == 0
+
+
+def test_no_slot_is_reserved_further_ahead_than_the_horizon() -> None:
+    # Given a schedule booked two seconds ahead (other environments, say)
+    clock = FakeClock(1_000.0)
+    schedule = CountingSchedule(slot_interval(20, JITTER))
+    schedule.push(clock() + 2.0)
+    reserved_at: list[tuple[float, float]] = []
+    original = schedule.reserve
+
+    def reserve(count: int, now: float, latest: float) -> Reservation:
+        reservation = original(count, now, latest)
+        reserved_at.extend((now, slot) for slot in reservation.slots)
+        return reservation
+
+    schedule.reserve = reserve  # type: ignore[method-assign]
+    dispenser = SlotDispenser(schedule, clock=clock, monotonic=clock, sleep=FakeSleep(clock))
+    # When a call takes its turn
+    assert dispenser.turn(FOREVER)()
+    # Then it waited until the slot was within the horizon before reserving it
+    assert reserved_at
+    assert all(slot - now <= HORIZON for now, slot in reserved_at)
+    assert clock() == pytest.approx(1_002.0)

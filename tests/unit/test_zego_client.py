@@ -18,8 +18,8 @@ from zego_resume.adapters.zego_client import (
     build_query,
     encode_query,
     new_nonce,
+    send_in_turn,
     sign,
-    take_turn_before_writing,
 )
 from zego_resume.ports import NoTurnBeforeDeadline, TransportError, ZegoAnswer, ZegoCredentials
 
@@ -172,7 +172,7 @@ class FakeSession:
         self.mounted.append(prefix)
 
     def get(self, url: str, timeout: tuple[float, float], **options: Any) -> FakeResponse:
-        take_turn_before_writing(None)
+        send_in_turn(None, b"")
         # Recorded as (address, decoded query, timeout): what ZEGO would read from the URL.
         parts = urlsplit(url)
         query = parse_qsl(parts.query, keep_blank_values=True, strict_parsing=True)
@@ -198,10 +198,14 @@ class Turns:
     def __init__(self, *answers: bool) -> None:
         self._answers = list(answers)
         self.taken = 0
+        self.written_count = 0
 
     def __call__(self) -> bool:
         self.taken += 1
         return self._answers.pop(0) if self._answers else True
+
+    def written(self, at: float | None) -> None:
+        self.written_count += 1
 
 
 def _client(replies: list[Reply], *, clock: FakeClock | None = None, read_timeout: float = 3.0) -> Any:

@@ -268,15 +268,24 @@ class ZegoEmulator:
             return self._jitter_rng.uniform(0.0, self._jitter)
 
     def receive_api_call(
-        self, query: str, *, jitter: float = 0.0, connection_setup_delay: float = 0.0
+        self,
+        query: str,
+        *,
+        jitter: float = 0.0,
+        connection_setup_delay: float = 0.0,
+        arrival: float | None = None,
     ) -> tuple[Decision, float]:
         """The call has arrived: judge and record it. Returns the decision and the latency to
-        add to its answer. Pairs with ``draw_network_delay``."""
+        add to its answer. Pairs with ``draw_network_delay``.
+
+        `arrival` is when the call reached ZEGO (a monotonic time, at most now): when its first
+        byte reached the server plus its network delay. Without it, now."""
         with self._lock:
             self._in_flight = max(0, self._in_flight - 1)
-            # Taken under the lock, after the jitter: records stay in arrival order, and the
-            # rate window counts a call where it arrives, before any answer latency.
-            arrival = self._monotonic()
+            # The rate window counts a call where it arrives, before any answer latency, and
+            # however late this thread woke up to judge it.
+            now = self._monotonic()
+            arrival = now if arrival is None else min(arrival, now)
             decision = self._rules.receive(
                 query,
                 arrival,

@@ -17,12 +17,12 @@ rules, in order). Two choices are ours, where ZEGO is silent:
 
 from __future__ import annotations
 
+import bisect
 import hashlib
 import hmac
 import re
 import time
 import uuid
-from collections import deque
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, cast
@@ -187,11 +187,11 @@ class ZegoRules:
         self._stale: list[StaleRecord] = []
         self._states: dict[str, tuple[str, int]] = {}  # stream -> (state, Sequence)
         self._last_applied: dict[str, tuple[int, float]] = {}  # stream -> (Sequence, arrival)
-        self._window: deque[float] = deque()  # arrivals the rate limiter counted in the last second
+        # Arrivals the rate limiter counted in the last two seconds, in arrival order.
+        self._window: list[float] = []
         self._max_window = 0
         self._rate_limited = 0
         self._codes: dict[int, int] = {}
-        self._last_arrival = float("-inf")
 
     # ----- one call --------------------------------------------------------------------------
 
@@ -204,11 +204,10 @@ class ZegoRules:
         jitter: float = 0.0,
         connection_setup_delay: float = 0.0,
     ) -> Decision:
-        """Judge one call that reached ZEGO at `arrival` (seconds, never earlier than the
-        previous call's), record it, and apply it when it passes."""
-        if arrival < self._last_arrival:
-            raise ValueError("arrivals must come in order: the rate window and records rely on it")
-        self._last_arrival = arrival
+        """Judge one call that reached ZEGO at `arrival` (seconds), record it, and apply it when
+        it passes. Calls are judged in the order they come; a call may have arrived a little
+        earlier than one judged before it (the network overtakes), and the rate window counts it
+        where it arrived."""
         # parse_qs decodes a percent-encoded bracket too, so StreamId%5B%5D lands under StreamId[].
         params = parse_qs(query, keep_blank_values=True)
         action = _first(params, "Action")
@@ -281,17 +280,20 @@ class ZegoRules:
         return None
 
     def _admit(self, arrival: float) -> _Refusal | None:
-        """The sliding one-second window, counted at arrival. A refused call does not use up
-        the budget; Forbid and Resume share it."""
+        """The sliding one-second window, counted at arrival: a call is refused when some second
+        that holds its arrival already holds `rate_limit` counted calls, wherever they were
+        judged. A refused call does not use up the budget; Forbid and Resume share it."""
         window = self._window
-        while window and arrival - window[0] >= RATE_WINDOW:
-            window.popleft()
-        if len(window) >= self.rate_limit:
+        while window and window[0] < window[-1] - 2 * RATE_WINDOW:
+            del window[0]
+        place = bisect.bisect_left(window, arrival)
+        window.insert(place, arrival)
+        busiest = _busiest_second_holding(window, place)
+        if busiest > self.rate_limit:
+            del window[place]
             self._rate_limited += 1
             return _refuse(RATE_LIMITED)
-        window.append(arrival)
-        # The window just counted ends at an arrival, so its size over time gives the maximum.
-        self._max_window = max(self._max_window, len(window))
+        self._max_window = max(self._max_window, busiest)
         return None
 
     def _check_business(self, params: Mapping[str, list[str]]) -> _Refusal | None:
@@ -404,3 +406,17 @@ def _answer_code(fault: Fault | None, code: int) -> int | None:
 
 def _was_applied(call: CallRecord) -> bool:
     return call.code == 0 and call.fault is None and bool(call.applied_stream_ids)
+
+
+def _busiest_second_holding(arrivals: list[float], place: int) -> int:
+    """The most arrivals (sorted) in one half-open second [start, start + 1) that holds
+    arrivals[place]: every such second starts at an arrival at most a second before it."""
+    arrival = arrivals[place]
+    busiest = 0
+    end = place
+    start = bisect.bisect_right(arrivals, arrival - RATE_WINDOW, hi=place)
+    for first in range(start, place + 1):
+        while end < len(arrivals) and arrivals[end] < arrivals[first] + RATE_WINDOW:
+            end += 1
+        busiest = max(busiest, end - first)
+    return busiest

@@ -11,8 +11,10 @@ from __future__ import annotations
 
 import contextlib
 import hmac
+import io
 import json
 import socket
+import struct
 import sys
 import threading
 import time
@@ -29,6 +31,10 @@ from .rules import Decision
 ADMIN_PREFIX = "/_emulator/"
 MAX_ADMIN_BODY = 64 * 1024
 # What a load balancer in front of an API typically returns when its upstream fails.
+# Linux's SO_TIMESTAMPNS (the socket module does not name it): the kernel stamps each segment
+# with the time it was received, so a call counts where it reached the host, not where a thread
+# of ours, on a busy machine, got round to reading it.
+SO_TIMESTAMPNS = 35 if sys.platform == "linux" else None
 HTML_ERROR_PAGE = b"<html><head><title>502 Bad Gateway</title></head><body>Bad Gateway</body></html>"
 
 
@@ -43,7 +49,12 @@ class EmulatorBackend(Protocol):
     def draw_network_delay(self) -> float: ...
 
     def receive_api_call(
-        self, query: str, *, jitter: float = 0.0, connection_setup_delay: float = 0.0
+        self,
+        query: str,
+        *,
+        jitter: float = 0.0,
+        connection_setup_delay: float = 0.0,
+        arrival: float | None = None,
     ) -> tuple[Decision, float]: ...
 
     def state_summary(self) -> dict[str, Any]: ...
@@ -262,6 +273,12 @@ class _ThreadingServer(ThreadingHTTPServer):
         self._open_lock = threading.Lock()
         super().__init__(address, handler)
 
+    def server_bind(self) -> None:
+        if SO_TIMESTAMPNS is not None:
+            with contextlib.suppress(OSError):  # accepted connections inherit it
+                self.socket.setsockopt(socket.SOL_SOCKET, SO_TIMESTAMPNS, 1)
+        super().server_bind()
+
     def track(self, sock: socket.socket) -> None:
         with self._open_lock:
             self._open.add(sock)
@@ -294,6 +311,7 @@ class _Handler(BaseHTTPRequestHandler):
     disable_nagle_algorithm = True
     timeout = 60  # an idle keep-alive connection frees its thread after this long
     _setup_delay = 0.0  # what this connection's first request waited, until it is handed on
+    _ready_at = 0.0  # when the emulated handshake ended
 
     @property
     def _server(self) -> _ThreadingServer:
@@ -301,6 +319,8 @@ class _Handler(BaseHTTPRequestHandler):
 
     def setup(self) -> None:
         super().setup()
+        self._reader = _StampedReader(self.connection)
+        self.rfile = io.BufferedReader(self._reader)
         self._server.track(self.connection)
         self._setup_delay = self._server.backend.connection_opened()
 
@@ -308,7 +328,12 @@ class _Handler(BaseHTTPRequestHandler):
         if self._setup_delay > 0:
             # What a TLS handshake with a far host costs: nothing is read until it is over.
             time.sleep(self._setup_delay)
+        self._ready_at = time.monotonic()  # no request can arrive before the handshake ends
         super().handle()
+
+    def handle_one_request(self) -> None:
+        self._reader.mark()
+        super().handle_one_request()
 
     def finish(self) -> None:
         self._server.untrack(self.connection)
@@ -334,11 +359,15 @@ class _Handler(BaseHTTPRequestHandler):
             authorization = self.headers.get("Authorization")
             self._write(handle_admin(backend, method, parts.path, authorization, body))
         elif parts.path in ("", "/") and method == "GET":
+            read_at = max(self._reader.received_at(), self._ready_at)
             jitter = backend.draw_network_delay()
             if jitter > 0:
-                time.sleep(jitter)  # before the arrival is taken: calls may overtake each other
+                # Before the call reaches the rules: calls may overtake each other. It arrives
+                # exactly `jitter` after it reached this host; a thread that wakes late from
+                # this sleep must not make the network look slower than the knob says.
+                time.sleep(max(0.0, read_at + jitter - time.monotonic()))
             decision, latency = backend.receive_api_call(
-                parts.query, jitter=jitter, connection_setup_delay=setup_delay
+                parts.query, jitter=jitter, connection_setup_delay=setup_delay, arrival=read_at + jitter
             )
             self._write(answer_for(decision, latency))
         elif parts.path in ("", "/"):
@@ -372,3 +401,38 @@ class _Handler(BaseHTTPRequestHandler):
             self.send_header(name, value)
         self.end_headers()
         self.wfile.write(answer.body)
+
+
+class _StampedReader(io.RawIOBase):
+    """A connection's raw input that remembers when a request's first bytes reached the host:
+    the kernel's receive time where Linux gives one (SO_TIMESTAMPNS), else when they were read."""
+
+    def __init__(self, sock: socket.socket) -> None:
+        self._sock = sock
+        self._first: float | None = None  # since mark(): the first read's time
+        self._last = time.monotonic()  # the latest read's time
+
+    def readable(self) -> bool:
+        return True
+
+    def mark(self) -> None:
+        """A new request starts: what is read from now on is its own."""
+        self._first = None
+
+    def received_at(self) -> float:
+        """When this request's first bytes arrived (a time.monotonic() value). A request that
+        came in the same read as the previous one arrived with it."""
+        return self._last if self._first is None else self._first
+
+    def readinto(self, buffer: Any) -> int:
+        size, ancillary, _flags, _address = self._sock.recvmsg_into([buffer], socket.CMSG_SPACE(16))
+        received = time.monotonic()
+        for level, kind, data in ancillary:
+            if level == socket.SOL_SOCKET and kind == SO_TIMESTAMPNS and len(data) >= 16:
+                seconds, nanoseconds = struct.unpack("qq", data[:16])
+                # The kernel's stamp is wall-clock time; the rules count in monotonic time.
+                received -= time.time() - (seconds + nanoseconds / 1e9)
+        if self._first is None:
+            self._first = received
+        self._last = received
+        return size

@@ -66,7 +66,7 @@ def handle_event(event: object, context: Any, rt: Runtime | None = None) -> dict
     for disposition in dispositions:
         disposition.unsent = sum(not next(accepted) for _ in disposition.letters)
 
-    record_invocation(dispositions, report.stats)
+    record_invocation(dispositions, report.stats, rt.budget.take_report() if rt.budget else None)
     if deliveries[0].source == SQS:
         return {
             "batchItemFailures": [

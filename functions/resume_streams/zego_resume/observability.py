@@ -15,6 +15,7 @@ from aws_lambda_powertools.metrics import MetricUnit
 from zego_resume.domain.request import INVALID_REQUEST
 
 if TYPE_CHECKING:
+    from zego_resume.adapters.rate_budget import BudgetStats
     from zego_resume.domain.disposition import Disposition
     from zego_resume.domain.retry import CallStats
 
@@ -67,7 +68,9 @@ def protect_log_handlers() -> None:
             handler.addFilter(_REDACTION)
 
 
-def record_invocation(dispositions: Sequence[Disposition], stats: CallStats) -> None:
+def record_invocation(
+    dispositions: Sequence[Disposition], stats: CallStats, budget: BudgetStats | None = None
+) -> None:
     """A log line per decision, one for the invocation, and the invocation's metrics."""
     for disposition in dispositions:
         delivery = disposition.delivery
@@ -104,6 +107,8 @@ def record_invocation(dispositions: Sequence[Disposition], stats: CallStats) -> 
         metrics.add_metric("DeadLetterSendFailures", MetricUnit.Count, sends_failed)
     if stats.errors:
         _record_errors_by_code(stats.errors)
+    if budget is not None:
+        _record_budget(budget)
     logger.info(
         "invocation finished",
         extra={
@@ -114,6 +119,19 @@ def record_invocation(dispositions: Sequence[Disposition], stats: CallStats) -> 
             "secret_refreshes": stats.secret_refreshes,
         },
     )
+
+
+def _record_budget(budget: BudgetStats) -> None:
+    if budget.missed:
+        metrics.add_metric("RateSlotsMissed", MetricUnit.Count, budget.missed)
+    if budget.late:
+        metrics.add_metric("RateWritesLate", MetricUnit.Count, budget.late)
+    if budget.ledger_unavailable:
+        metrics.add_metric("RateLedgerUnavailable", MetricUnit.Count, 1)
+        logger.warning(
+            "the fleet's rate ledger could not be used: pacing alone at this environment's share",
+            extra={"ledger_error": budget.ledger_unavailable},
+        )
 
 
 def _record_errors_by_code(errors: dict[str, int]) -> None:

@@ -74,10 +74,19 @@ class SecretError(Exception):
         self.message = message
 
 
-# A call's turn: called by the gateway once its connection is open, right before the request is
-# written. It waits for the call's start and answers True (write now) or False (no start could be
-# had before the deadline: do not send).
-Turn = Callable[[], bool]
+class Turn(Protocol):
+    """A call's turn, taken by the gateway once its connection is open, right before the request
+    is written."""
+
+    def __call__(self) -> bool:
+        """Wait for the call's start and answer True (write now) or False (no start could be had
+        before the deadline: do not send)."""
+        ...
+
+    def written(self, at: float | None) -> None:
+        """The request has been written: `at` is when it left (time.time(), as the kernel
+        stamped it), None when unknown (then now, right after the write returned, counts)."""
+        ...
 
 
 class RateBudget(Protocol):

@@ -12,7 +12,8 @@ from dataclasses import dataclass
 
 from zego_resume.adapters.dead_letter_queue import DeadLetterQueue
 from zego_resume.adapters.parallel import ThreadPoolRunner
-from zego_resume.adapters.rate_budget import LocalSchedule, SlotDispenser, slot_interval
+from zego_resume.adapters.rate_budget import LocalSchedule, SlotDispenser, SlotSchedule, slot_interval
+from zego_resume.adapters.rate_ledger import DynamoLedger
 from zego_resume.adapters.secret_source import SecretsManagerCredentials
 from zego_resume.adapters.zego_client import ZegoClient
 from zego_resume.config import Settings
@@ -21,22 +22,28 @@ from zego_resume.domain.retry import AttemptLoop
 from zego_resume.observability import protect_log_handlers
 from zego_resume.ports import DeadLetterSink
 
+MAX_WORKERS = 32
+
 
 @dataclass(frozen=True)
 class Runtime:
-    """What outlives an invocation: settings, the resumer and its adapters, the dead-letter sink."""
+    """What outlives an invocation: settings, the resumer and its adapters, the dead-letter sink,
+    and the rate budget (whose report the handler records)."""
 
     settings: Settings
     resumer: Resumer
     dead_letters: DeadLetterSink
+    budget: SlotDispenser | None = None
 
     @classmethod
     def from_settings(cls, settings: Settings) -> Runtime:
-        workers = settings.max_calls_per_second  # enough to keep the budget busy at ~1 s latency
-        credentials = SecretsManagerCredentials(settings.secret_id)
-        budget = SlotDispenser(
-            LocalSchedule(slot_interval(settings.max_calls_per_second, settings.arrival_jitter_ms / 1000))
+        # Enough workers to keep the fleet's budget busy at ~1 s of ZEGO latency: one
+        # environment alone may use all of it when the ledger is on.
+        workers = (
+            settings.fleet_calls_per_second if settings.rate_ledger_table else settings.max_calls_per_second
         )
+        credentials = SecretsManagerCredentials(settings.secret_id)
+        budget = SlotDispenser(_schedule(settings, credentials))
         gateway = ZegoClient(
             settings.api_base_url,
             is_test=settings.is_test,
@@ -53,7 +60,23 @@ class Runtime:
                 is_test=settings.is_test,
             ),
             dead_letters=DeadLetterQueue(settings.dead_letter_queue_url),
+            budget=budget,
         )
+
+
+def _schedule(settings: Settings, credentials: SecretsManagerCredentials) -> SlotSchedule:
+    """The fleet's ledger when there is one, over this environment's own share as its fallback;
+    else the share alone (the static split)."""
+    jitter = settings.arrival_jitter_ms / 1000
+    alone = LocalSchedule(slot_interval(settings.max_calls_per_second, jitter))
+    if settings.rate_ledger_table is None:
+        return alone
+    return DynamoLedger(
+        settings.rate_ledger_table,
+        slot_interval(settings.fleet_calls_per_second, jitter),
+        key=lambda: f"zego-rate#{credentials.current().app_id}",  # one budget per AppId
+        fallback=alone,
+    )
 
 
 _runtime: Runtime | None = None
@@ -83,3 +106,19 @@ def reset_runtime() -> None:
     environment between cases; nothing in Lambda calls this)."""
     global _runtime
     _runtime = None
+
+
+def current_budget_stats() -> dict[str, object] | None:
+    """What this environment's rate budget did since it started (for the local stack's runners
+    and benchmarks), with the ledger's request count; None before the first event."""
+    if _runtime is None or _runtime.budget is None:
+        return None
+    stats = _runtime.budget.stats
+    return {
+        "taken": stats.taken,
+        "missed": stats.missed,
+        "late": stats.late,
+        "lost": stats.lost,
+        "max_lateness": stats.max_lateness,
+        "ledger_requests": getattr(_runtime.budget.schedule, "requests", 0),
+    }

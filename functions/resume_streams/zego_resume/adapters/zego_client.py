@@ -25,6 +25,8 @@ import itertools
 import json
 import secrets
 import socket
+import struct
+import sys
 import threading
 import time
 from collections.abc import Callable, Sequence
@@ -249,13 +251,27 @@ class _CallGuard:
         self._read_timeout = read_timeout
         self._watchdog = watchdog
         self._watch: _Watch | None = None
+        self._started = False
 
-    def before_write(self, sock: socket.socket | None) -> None:
+    @property
+    def started(self) -> bool:
+        return self._started
+
+    def send(self, sock: socket.socket | None, data: bytes) -> None:
+        """Take the turn, write `data` at once, say when it left, then watch the socket for the
+        answer."""
+        self._started = True
+        if sock is not None:
+            _send_stamps.prepare(sock)
         if not self._turn():
             raise _NoTurn
-        if sock is not None:
-            ends = min(self._deadline, time.monotonic() + self._read_timeout)
-            self._watch = self._watchdog.watch(sock, ends)
+        if sock is None:
+            self._turn.written(None)
+            return
+        sock.sendall(data)  # the call's start: nothing of ours runs between the turn and here
+        self._turn.written(_send_stamps.read(sock))
+        ends = min(self._deadline, time.monotonic() + self._read_timeout)
+        self._watch = self._watchdog.watch(sock, ends)
 
     @property
     def cut_off(self) -> bool:
@@ -266,17 +282,21 @@ class _CallGuard:
             self._watchdog.release(self._watch)
 
 
-def take_turn_before_writing(sock: socket.socket | None) -> None:
-    """What a connection does once it is open and before it writes a call's request: take the
-    call's turn (raising _NoTurn when there is none before the deadline) and set the watchdog on
-    the socket. A no-op outside ZegoClient.resume."""
+def send_in_turn(sock: socket.socket | None, data: bytes) -> bool:
+    """How a connection writes a call's request once it is open: take the call's turn (raising
+    _NoTurn when there is none before the deadline), write, report the write, and set the
+    watchdog on the socket. False (nothing done) outside ZegoClient.resume or after the call's
+    first write."""
     guard: _CallGuard | None = getattr(_current, "guard", None)
-    if guard is not None:
-        guard.before_write(sock)
+    if guard is None or guard.started:
+        return False
+    guard.send(sock, data)
+    return True
 
 
 class _TurnTaking:
-    """Mixed into urllib3's connections: connect first, then take the turn, then write."""
+    """Mixed into urllib3's connections: connect first, then take the turn as the request is
+    written (http.client writes a GET's request line and headers in one send)."""
 
     sock: socket.socket | None
     if TYPE_CHECKING:  # provided by the urllib3 connection this is mixed into
@@ -286,8 +306,14 @@ class _TurnTaking:
     def request(self, method: str, url: str, *args: Any, **kwargs: Any) -> None:
         if getattr(_current, "guard", None) is not None and self.sock is None:
             self.connect()  # set-up first: it must not make the call late for its turn
-        take_turn_before_writing(self.sock)
         super().request(method, url, *args, **kwargs)  # type: ignore[misc]
+
+    def send(self, data: Any) -> None:
+        if isinstance(data, bytes) and self.sock is not None:
+            sys.audit("http.client.send", self, data)
+            if send_in_turn(self.sock, data):
+                return
+        super().send(data)  # type: ignore[misc]
 
 
 class _TurnTakingHTTPConnection(_TurnTaking, HTTPConnection):
@@ -313,6 +339,67 @@ class _TurnTakingAdapter(HTTPAdapter):
             "http": _TurnTakingHTTPPool,
             "https": _TurnTakingHTTPSPool,
         }
+
+
+# ----- when a request left ---------------------------------------------------------------------
+
+
+class _SendStamps:
+    """When a request really left: Linux stamps each write as it goes out (SO_TIMESTAMPING,
+    software transmit stamps, delivered on the socket's error queue without the data). Our own
+    clock read after `sendall` returns would add however long the thread then waited for the GIL,
+    and the rate budget would take that wait for a late write. None where there is no stamp (other
+    systems, a socket that refuses the option): the budget then takes its own clock, the safe side.
+
+    Written here: neither requests nor urllib3 exposes the socket's transmit time."""
+
+    SO_TIMESTAMPING = 37  # Linux; the socket module does not name it
+    FLAGS = (1 << 1) | (1 << 4) | (1 << 11)  # TX_SOFTWARE | SOFTWARE | OPT_TSONLY
+    ANCILLARY_BYTES = 512
+
+    def __init__(self) -> None:
+        self._enabled = sys.platform == "linux"
+
+    def prepare(self, sock: socket.socket) -> None:
+        """Ask for stamps (once per socket is enough; asking again costs ~1 µs) and drop any left
+        from an earlier request on this connection."""
+        if not self._enabled:
+            return
+        with contextlib.suppress(OSError):
+            sock.setsockopt(socket.SOL_SOCKET, self.SO_TIMESTAMPING, self.FLAGS)
+            while self._next(sock) is not None:
+                pass
+
+    def read(self, sock: socket.socket) -> float | None:
+        """The time (time.time()) the last write on `sock` went out, if the kernel said."""
+        if not self._enabled:
+            return None
+        latest: float | None = None
+        with contextlib.suppress(OSError):
+            while (stamp := self._next(sock)) is not None:
+                latest = stamp if latest is None else max(latest, stamp)
+        return latest if latest is not None and latest > 0 else None
+
+    def _next(self, sock: socket.socket) -> float | None:
+        # The error queue of the socket's file descriptor; an SSL socket refuses recvmsg, so a
+        # plain socket object is put over the same descriptor (no dup) and detached again.
+        raw = socket.socket(fileno=sock.fileno())
+        try:
+            _data, ancillary, _flags, _address = raw.recvmsg(
+                0, self.ANCILLARY_BYTES, socket.MSG_ERRQUEUE | socket.MSG_DONTWAIT
+            )
+        except BlockingIOError:
+            return None
+        finally:
+            raw.detach()
+        for level, kind, payload in ancillary:
+            if level == socket.SOL_SOCKET and kind == self.SO_TIMESTAMPING and len(payload) >= 16:
+                seconds, nanoseconds = struct.unpack("qq", payload[:16])
+                return float(seconds + nanoseconds / 1e9)
+        return float("-inf")  # a notice without a stamp: keep reading
+
+
+_send_stamps = _SendStamps()
 
 
 # ----- the watchdog ----------------------------------------------------------------------------

@@ -1,0 +1,225 @@
+"""Adapter: the fleet's ZEGO budget, shared through one DynamoDB item per AppId.
+
+The item holds `next_free`, the fleet's next free send time (integer microseconds since the
+epoch): GCRA's "theoretical arrival time", with no burst. An environment reserves `count`
+consecutive slots `interval` apart with one conditional UpdateItem, in one of two forms:
+
+* busy — the schedule runs ahead of now: `SET next_free = next_free + count * interval` if
+  `next_free >= now`. An atomic addition: environments that reserve at the same moment never
+  conflict, they queue. The slots start at the old value.
+* idle — the schedule lies in the past: `SET next_free = now + count * interval` if it is
+  missing or `< now`. The slots start now.
+
+A failed condition returns the item (ReturnValuesOnConditionCheckFailure), which says which form
+to use next, so a reservation costs one request, two when the fleet goes idle or wakes. Slots are
+never handed back: one left unused is lost, never given to another environment (that would put
+two calls into one slot's place). A 30002 moves `next_free` forward for the whole fleet.
+
+If the ledger cannot be used — the table is missing, DynamoDB throttles, is out of reach or
+refuses (AccessDenied) — the environment paces alone at its own share (ZEGO_MAX_CALLS_PER_SECOND,
+safe by construction when every environment falls back together, as they do for those causes),
+says so once per invocation (`take_unavailability`) and tries the ledger again after
+`RETRY_LEDGER_SECONDS`. No decision ever fails because of the ledger.
+
+Written on botocore rather than taken from a library: no rate limiter on PyPI shares a schedule
+through DynamoDB with this bound (docs/design.md, "One budget for the whole fleet").
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from zego_resume.adapters.aws_clients import aws_client
+from zego_resume.adapters.rate_budget import LocalSchedule, Reservation
+
+MAX_BATCH = 8  # slots per request: ~0.4 s of a 20 calls/s budget, 1/8 request per call at full rate
+RETRY_LEDGER_SECONDS = 30.0  # after a failure, pace alone this long before asking the ledger again
+_MICROS = 1_000_000
+_MAX_FORM_SWITCHES = 3  # busy -> idle -> busy is possible when the fleet wakes; more is contention
+
+logger = logging.getLogger(__name__)
+
+
+class LedgerUnavailable(Exception):
+    """The ledger could not be used for a reservation (the name of what went wrong)."""
+
+
+def _dynamodb_client() -> Any:
+    # Short timeouts, one retry: a reservation is on a call's path, and pacing alone is always
+    # a safe answer to a slow ledger.
+    return aws_client("dynamodb", connect_timeout=0.5, read_timeout=1.0, attempts=2)
+
+
+class DynamoLedger:
+    """SlotSchedule over the fleet's item, falling back to `fallback` while it cannot be used."""
+
+    max_batch = MAX_BATCH
+
+    def __init__(
+        self,
+        table: str,
+        interval: float,
+        key: Callable[[], str],
+        fallback: LocalSchedule,
+        *,
+        client_factory: Callable[[], Any] = _dynamodb_client,
+        monotonic: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self._table = table
+        self._interval_us = round(interval * _MICROS)
+        self._key = key
+        self._fallback = fallback
+        self._client_factory = client_factory
+        self._client: Any = None
+        self._monotonic = monotonic
+        self._lock = threading.Lock()
+        # Which form to try first. After a reservation the schedule runs ahead of now, so the next
+        # one, made while the environment is busy, is likely to find it so too.
+        self._busy_form = False
+        self._alone_until = 0.0  # a time.monotonic() value
+        self._unavailable: str | None = None  # why, since it was last reported
+        self.requests = 0  # DynamoDB requests made, for metrics and benchmarks
+
+    def reserve(self, count: int, now: float, latest: float) -> Reservation:
+        if self._monotonic() < self._alone_until:
+            return self._fallback.reserve(count, now, latest)
+        try:
+            start_us = self._reserve_shared(count * self._interval_us, now, latest)
+        except Exception as error:  # botocore raises many types; each means "not reserved"
+            self._pace_alone(error)
+            return self._fallback.reserve(count, now, latest)
+        if isinstance(start_us, _Later):
+            return Reservation([], start_us.next_free / _MICROS)
+        slots = [(start_us + index * self._interval_us) / _MICROS for index in range(count)]
+        return Reservation(slots, (start_us + count * self._interval_us) / _MICROS)
+
+    def delay(self, seconds: float, now: float) -> None:
+        """Reserve `seconds` of the fleet's schedule for nobody (a call was written that late)."""
+        self._fallback.delay(seconds, now)
+        if self._monotonic() < self._alone_until:
+            return
+        try:
+            self._reserve_shared(round(seconds * _MICROS), now, now + 86_400)
+        except Exception as error:
+            self._pace_alone(error)
+
+    def push(self, until: float) -> None:
+        self._fallback.push(until)
+        if self._monotonic() < self._alone_until:
+            return
+        try:
+            self._update(
+                "SET next_free = :until",
+                "attribute_not_exists(next_free) OR next_free < :until",
+                {":until": _number(round(until * _MICROS))},
+            )
+        except _ConditionFailed:
+            pass  # the fleet is already paused at least that long
+        except Exception as error:
+            self._pace_alone(error)
+
+    def take_unavailability(self) -> str | None:
+        """Why the ledger could not be used since the last call, or None: once per invocation."""
+        with self._lock:
+            reason, self._unavailable = self._unavailable, None
+        return reason
+
+    def _reserve_shared(self, span_us: int, now: float, latest: float) -> int | _Later:
+        """Reserve `span_us` of the schedule from its next free time: where it starts, or _Later
+        when that is after `latest`."""
+        # A call waits at most an invocation (15 minutes at most): a day is "no limit" in practice.
+        now_us, latest_us = round(now * _MICROS), round(min(latest, now + 86_400) * _MICROS)
+        values = {":span": _number(span_us), ":now": _number(now_us)}
+        busy = self._busy_form
+        for _ in range(_MAX_FORM_SWITCHES + 1):
+            try:
+                if busy:
+                    answer = self._update(
+                        "SET next_free = next_free + :span",
+                        "next_free >= :now AND next_free <= :latest",
+                        {**values, ":latest": _number(latest_us)},
+                        returns="UPDATED_OLD",
+                    )
+                    start_us = int(answer["Attributes"]["next_free"]["N"])
+                else:
+                    self._update(
+                        "SET next_free = :end",
+                        "attribute_not_exists(next_free) OR next_free < :now",
+                        {":end": _number(now_us + span_us), ":now": values[":now"]},
+                    )
+                    start_us = now_us
+            except _ConditionFailed as failed:
+                busy = failed.next_free is not None and failed.next_free >= now_us
+                if busy and failed.next_free is not None and failed.next_free > latest_us:
+                    self._busy_form = True
+                    return _Later(failed.next_free)  # after this call's latest start
+                continue
+            self._busy_form = True
+            return start_us
+        raise LedgerUnavailable("the ledger's item kept changing under this reservation")
+
+    def _update(
+        self, expression: str, condition: str, values: dict[str, Any], *, returns: str = "NONE"
+    ) -> dict[str, Any]:
+        if self._client is None:
+            self._client = self._client_factory()
+        self.requests += 1
+        # The error is raised outside `except`: botocore's exception is not needed, only the item.
+        failed: _ConditionFailed | None = None
+        try:
+            answer: dict[str, Any] = self._client.update_item(
+                TableName=self._table,
+                Key={"pk": {"S": self._key()}},
+                UpdateExpression=expression,
+                ConditionExpression=condition,
+                ExpressionAttributeValues=values,
+                ReturnValues=returns,
+                ReturnValuesOnConditionCheckFailure="ALL_OLD",
+            )
+        except Exception as error:
+            if _error_code(error) != "ConditionalCheckFailedException":
+                raise
+            failed = _ConditionFailed(_next_free(getattr(error, "response", {}).get("Item")))
+        if failed is not None:
+            raise failed
+        return answer
+
+    def _pace_alone(self, error: Exception) -> None:
+        with self._lock:
+            self._alone_until = self._monotonic() + RETRY_LEDGER_SECONDS
+            self._unavailable = _error_code(error) or type(error).__name__
+
+
+@dataclass(frozen=True)
+class _Later:
+    next_free: int  # microseconds
+
+
+class _ConditionFailed(Exception):
+    def __init__(self, next_free: int | None) -> None:
+        super().__init__("condition failed")
+        self.next_free = next_free
+
+
+def _number(value: int) -> dict[str, str]:
+    return {"N": str(value)}
+
+
+def _next_free(item: Any) -> int | None:
+    try:
+        return int(item["next_free"]["N"])
+    except (KeyError, TypeError, ValueError):
+        return None
+
+
+def _error_code(error: Exception) -> str | None:
+    response = getattr(error, "response", None)
+    if isinstance(response, dict):
+        code = response.get("Error", {}).get("Code")
+        return str(code) if code else None
+    return None

@@ -1,0 +1,114 @@
+"""One ZEGO budget for the whole fleet: 1, 2 and 4 execution environments, each a process of its
+own, drain one queue through the shared rate ledger (moto server's DynamoDB) while every call
+reaches ZEGO up to 40 ms late. ZEGO never answers 30002 and no sliding second at ZEGO holds more
+than the budget, over more than 10,000 calls in all.
+
+The budget is 100 calls/s rather than ZEGO's 20 so that the 10,000 calls take minutes, not hours:
+the jitter is then larger against the spacing (10.6 ms), a stricter trial of the same rule."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import time
+import uuid
+from pathlib import Path
+
+import pytest
+
+from zegosim.aws import create_rate_ledger
+from zegosim.zego import ZegoEmulator
+
+from .conftest import APP_ID, Local, send_bodies
+
+pytestmark = [pytest.mark.integration, pytest.mark.enable_socket, pytest.mark.timeout(360)]
+
+BUDGET = 100  # calls per sliding second, the whole fleet's
+JITTER_SECONDS = 0.040
+CALLS_PER_RUN = 3_400  # three runs: more than 10,000 calls in all
+IDS_PER_MESSAGE = 1000  # 50 calls each
+# A run takes ~40 s here; each environment gives up (saying what is left) well before the test.
+DRAIN_SECONDS = 200
+
+
+@pytest.mark.parametrize("environments", [1, 2, 4])
+def test_the_fleet_keeps_one_budget_at_zego_whatever_its_size(
+    local: Local, tmp_path: Path, environments: int
+) -> None:
+    # Given a ledger, a ZEGO that counts calls where they arrive, each up to 40 ms late, and
+    # decisions worth 3,400 calls
+    table = create_rate_ledger(f"ledger-{uuid.uuid4().hex[:8]}", local.environment)
+    messages = CALLS_PER_RUN * 20 // IDS_PER_MESSAGE
+    bodies = [
+        {
+            "streamIds": [f"f{environments}-{m}-{n}" for n in range(IDS_PER_MESSAGE)],
+            "sequence": 1764410000000 + m,
+        }
+        for m in range(messages)
+    ]
+    send_bodies(local, bodies)
+    with ZegoEmulator(
+        APP_ID,
+        local.server_secret,
+        rate_limit=BUDGET,
+        network_jitter=JITTER_SECONDS,
+        jitter_seed=environments,
+    ) as zego:
+        function_environment = {
+            **os.environ,
+            **local.environment,
+            "ZEGO_API_BASE_URL": zego.base_url,
+            "ZEGO_RATE_LEDGER_TABLE": table,
+            "ZEGO_FLEET_CALLS_PER_SECOND": str(BUDGET),
+            "ZEGO_MAX_CALLS_PER_SECOND": str(BUDGET // environments),
+            "ZEGO_ARRIVAL_JITTER_MS": str(int(JITTER_SECONDS * 1000)),
+            "POWERTOOLS_METRICS_DISABLED": "true",
+            "POWERTOOLS_LOG_LEVEL": "WARNING",
+        }
+
+        # When that many environments, each a process, drain the queue together
+        processes = [
+            subprocess.Popen(  # noqa: S603 - our own module
+                [
+                    sys.executable,
+                    "-m",
+                    "zegosim.lambda_runtime",
+                    "--queue-url",
+                    local.stack.queue_url,
+                    "--queue-arn",
+                    local.stack.queue_arn,
+                    "--function-timeout",
+                    "30",
+                    "--max-seconds",
+                    str(DRAIN_SECONDS),
+                    "--stats",
+                    str(tmp_path / f"env-{number}.json"),
+                ],
+                env=function_environment,
+                stdout=subprocess.DEVNULL,
+                stderr=(tmp_path / f"env-{number}.err").open("w"),
+            )
+            for number in range(environments)
+        ]
+        started = time.monotonic()
+        for process in processes:
+            process.wait(timeout=DRAIN_SECONDS + 30)
+        took = time.monotonic() - started
+
+        # Then every environment finished, and together they did the work
+        errors = [(tmp_path / f"env-{n}.err").read_text()[-2000:] for n in range(environments)]
+        assert [process.returncode for process in processes] == [0] * environments, errors
+        stats = [json.loads((tmp_path / f"env-{n}.json").read_text()) for n in range(environments)]
+        assert sum(s["received"] for s in stats) >= messages
+        expected = {stream_id for body in bodies for stream_id in body["streamIds"]}
+        assert expected <= zego.resumed_stream_ids()
+        # ... ZEGO never refused a call for its rate, and no second held more than the budget
+        calls = zego.calls()
+        assert len(calls) >= CALLS_PER_RUN
+        assert zego.rate_limited_count() == 0
+        assert zego.max_calls_in_any_window() <= BUDGET
+        print(
+            f"{environments} environment(s): {len(calls)} calls in {took:.1f} s", [s["budget"] for s in stats]
+        )
