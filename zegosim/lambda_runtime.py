@@ -7,7 +7,7 @@ from __future__ import annotations
 import sys
 import time
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -26,6 +26,8 @@ class PollStats:
     deleted: int = 0
     reported_failed: int = 0
     whole_batch_failures: int = 0
+    # (start, end) of every invocation, in time.time(): comparable across processes
+    busy: list[tuple[float, float]] = field(default_factory=list)
 
 
 class QueueNotDrained(AssertionError):
@@ -75,12 +77,15 @@ class SqsPoller:
         self.stats.received += len(messages)
         event = {"Records": [sqs_record_from_message(message, self._queue_arn) for message in messages]}
         self.stats.invocations += 1
+        started = time.time()
         try:
             answer = self._handler(event, LocalContext(timeout_seconds=self._function_timeout))
         except Exception:
             # A raised error fails the whole batch: every message waits out its visibility timeout.
             self.stats.whole_batch_failures += 1
             return len(messages)
+        finally:
+            self.stats.busy.append((started, time.time()))
         failed = {item["itemIdentifier"] for item in (answer or {}).get("batchItemFailures", [])}
         self.stats.reported_failed += len(failed)
         done = [message for message in messages if message["MessageId"] not in failed]
@@ -96,7 +101,9 @@ class SqsPoller:
         return len(messages)
 
     def run_until_empty(self, *, idle_polls: int = 2, max_seconds: float = 120.0) -> PollStats:
-        """Poll until the queue has been empty `idle_polls` times in a row.
+        """Poll until the queue has been empty `idle_polls` times in a row: nothing received and
+        nothing left on it, visible or in flight (a message handed back with a delay is still
+        there).
 
         Raises QueueNotDrained, saying what is left on the queue, when that takes longer than
         `max_seconds`: a caller's own time limit should be well above it, so that an overrun
@@ -106,7 +113,8 @@ class SqsPoller:
         while idle < idle_polls:
             if time.monotonic() >= stop_at:
                 raise QueueNotDrained(self._queue_url, max_seconds, self._left_on_queue(), self.stats)
-            idle = idle + 1 if self.poll_once(wait_seconds=1) == 0 else 0
+            drained = self.poll_once(wait_seconds=1) == 0 and not any(self._left_on_queue().values())
+            idle = idle + 1 if drained else 0
         return self.stats
 
     def _left_on_queue(self) -> dict[str, int]:

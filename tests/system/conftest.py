@@ -4,8 +4,12 @@ ZEGO emulator, all on loopback. The fixtures (`moto`, `local`) live in tests/con
 from __future__ import annotations
 
 import json
+import os
+import subprocess
+import sys
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -50,3 +54,57 @@ def own_emulator(
         reset_runtime()
         yield zego
     reset_runtime()
+
+
+class Environments:
+    """Execution environments of the function, each a process of its own polling one queue
+    (zegosim.lambda_runtime), as Lambda runs concurrent instances."""
+
+    def __init__(
+        self,
+        local: Local,
+        count: int,
+        environment: dict[str, str],
+        directory: Path,
+        *,
+        function_timeout: float = 30,
+        max_seconds: float = 200,
+        idle_polls: int = 2,
+    ) -> None:
+        self._directory = directory
+        self._count = count
+        self.max_seconds = max_seconds
+        self.processes = [
+            subprocess.Popen(  # noqa: S603 - our own module
+                [
+                    sys.executable,
+                    "-m",
+                    "zegosim.lambda_runtime",
+                    "--queue-url",
+                    local.stack.queue_url,
+                    "--queue-arn",
+                    local.stack.queue_arn,
+                    "--function-timeout",
+                    str(function_timeout),
+                    "--max-seconds",
+                    str(max_seconds),
+                    "--idle-polls",
+                    str(idle_polls),
+                    "--stats",
+                    str(directory / f"env-{number}.json"),
+                ],
+                env={**os.environ, **environment},
+                stdout=subprocess.DEVNULL,
+                stderr=(directory / f"env-{number}.err").open("w"),
+            )
+            for number in range(count)
+        ]
+
+    def wait(self) -> list[dict[str, Any]]:
+        """Wait for every environment to finish (each gives up, saying what is left, within its
+        max_seconds); their PollStats. Fails with their error output if one failed."""
+        for process in self.processes:
+            process.wait(timeout=self.max_seconds + 60)
+        errors = [(self._directory / f"env-{n}.err").read_text()[-2000:] for n in range(self._count)]
+        assert [process.returncode for process in self.processes] == [0] * self._count, errors
+        return [json.loads((self._directory / f"env-{n}.json").read_text()) for n in range(self._count)]

@@ -8,10 +8,7 @@ the jitter is then larger against the spacing (10.6 ms), a stricter trial of the
 
 from __future__ import annotations
 
-import json
 import os
-import subprocess
-import sys
 import time
 import uuid
 from pathlib import Path
@@ -21,7 +18,7 @@ import pytest
 from zegosim.aws import create_rate_ledger
 from zegosim.zego import ZegoEmulator
 
-from .conftest import APP_ID, Local, send_bodies
+from .conftest import APP_ID, Environments, Local, send_bodies
 
 pytestmark = [pytest.mark.integration, pytest.mark.enable_socket, pytest.mark.timeout(360)]
 
@@ -69,38 +66,12 @@ def test_the_fleet_keeps_one_budget_at_zego_whatever_its_size(
         }
 
         # When that many environments, each a process, drain the queue together
-        processes = [
-            subprocess.Popen(  # noqa: S603 - our own module
-                [
-                    sys.executable,
-                    "-m",
-                    "zegosim.lambda_runtime",
-                    "--queue-url",
-                    local.stack.queue_url,
-                    "--queue-arn",
-                    local.stack.queue_arn,
-                    "--function-timeout",
-                    "30",
-                    "--max-seconds",
-                    str(DRAIN_SECONDS),
-                    "--stats",
-                    str(tmp_path / f"env-{number}.json"),
-                ],
-                env=function_environment,
-                stdout=subprocess.DEVNULL,
-                stderr=(tmp_path / f"env-{number}.err").open("w"),
-            )
-            for number in range(environments)
-        ]
         started = time.monotonic()
-        for process in processes:
-            process.wait(timeout=DRAIN_SECONDS + 30)
+        fleet = Environments(local, environments, function_environment, tmp_path, max_seconds=DRAIN_SECONDS)
+        stats = fleet.wait()
         took = time.monotonic() - started
 
         # Then every environment finished, and together they did the work
-        errors = [(tmp_path / f"env-{n}.err").read_text()[-2000:] for n in range(environments)]
-        assert [process.returncode for process in processes] == [0] * environments, errors
-        stats = [json.loads((tmp_path / f"env-{n}.json").read_text()) for n in range(environments)]
         assert sum(s["received"] for s in stats) >= messages
         expected = {stream_id for body in bodies for stream_id in body["streamIds"]}
         assert expected <= zego.resumed_stream_ids()
@@ -109,6 +80,7 @@ def test_the_fleet_keeps_one_budget_at_zego_whatever_its_size(
         assert len(calls) >= CALLS_PER_RUN
         assert zego.rate_limited_count() == 0
         assert zego.max_calls_in_any_window() <= BUDGET
-        print(
-            f"{environments} environment(s): {len(calls)} calls in {took:.1f} s", [s["budget"] for s in stats]
-        )
+        # ... every environment took its starts from the shared ledger
+        budgets = [s["budget"] for s in stats]
+        assert all(budget is not None and budget["ledger_requests"] > 0 for budget in budgets)
+        print(f"{environments} environment(s): {len(calls)} calls in {took:.1f} s; budgets {budgets}")

@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from zego_resume.config import Settings
+from zego_resume.domain.outage import OutageDetector
 from zego_resume.domain.resumer import Resumer
 from zego_resume.domain.retry import AttemptLoop
 from zego_resume.ports import (
@@ -87,7 +88,7 @@ class FakeGateway:
     ) -> None:
         self._script = list(script)
         self._by_stream = by_stream or {}
-        self._default = default
+        self.default = default  # what any call answers when nothing else applies; may change
         self._on_call = on_call
         self._lock = threading.Lock()
         self.calls: list[GatewayCall] = []
@@ -111,7 +112,7 @@ class FakeGateway:
                 answer = self._script.pop(0)
             else:
                 answer = next(
-                    (self._by_stream[sid] for sid in stream_ids if sid in self._by_stream), self._default
+                    (self._by_stream[sid] for sid in stream_ids if sid in self._by_stream), self.default
                 )
         if self._on_call is not None:
             self._on_call()
@@ -224,6 +225,8 @@ def fake_runtime(
     max_receive_count: int | None = 5,
     credentials: FakeCredentials | None = None,
     is_test: bool = False,
+    decision_max_age_seconds: int = 10**10,
+    redelivery: Any = None,
 ) -> Runtime:
     """A warm execution environment's runtime over fakes: no network, no threads, no sleeping."""
     settings = Settings(
@@ -231,14 +234,20 @@ def fake_runtime(
         dead_letter_queue_url="https://sqs.us-east-1.amazonaws.com/123456789012/zego-resume-dlq",
         is_test=is_test,
         max_receive_count=max_receive_count,
+        # The sample events were sent years ago: age gives up on them only where a test says so.
+        decision_max_age_seconds=decision_max_age_seconds,
     )
     credentials = credentials or FakeCredentials()
     budget = AdmittingBudget()
-    attempts = AttemptLoop(gateway, credentials, budget, sleep=FakeSleep(), jitter=lambda: 0.5)
+    # No outage opens here: these runtimes test one invocation's retries (test_resumer.py tests
+    # the detector).
+    never = OutageDetector(10.0, open_after=10**9)
+    attempts = AttemptLoop(gateway, credentials, budget, sleep=FakeSleep(), jitter=lambda: 0.5, outage=never)
     return Runtime(
         settings=settings,
         resumer=Resumer(attempts, credentials, budget, InlineRunner(), is_test=is_test),
         dead_letters=dead_letters if dead_letters is not None else FakeDeadLetters(),
+        redelivery=redelivery,
     )
 
 

@@ -8,6 +8,7 @@ import pytest
 
 from zego_resume.domain.call_plan import (
     ATTEMPTS_PER_RECEIVE,
+    ORDERED_RECEIVES,
     Decision,
     attempt_sequence,
     base_sequence,
@@ -121,10 +122,11 @@ def test_the_first_attempt_of_the_first_receive_sends_the_decisions_own_sequence
 
 
 def test_every_sequence_of_a_later_receive_is_greater_than_any_of_an_earlier_one() -> None:
-    # Property, checked exhaustively over ten receives and every attempt of each.
+    # Property, checked exhaustively over the receives that can come within ZEGO's 10 s window of
+    # each other (redelivery delays 2, 4, 8 s) and every attempt of each.
     sequence = 1764410000123
     attempts = range(ATTEMPTS_PER_RECEIVE)
-    for receive, later_receive in itertools.combinations(range(1, 11), 2):
+    for receive, later_receive in itertools.combinations(range(1, ORDERED_RECEIVES + 1), 2):
         earliest_later = min(attempt_sequence(base_sequence(sequence, later_receive), a) for a in attempts)
         latest_earlier = max(attempt_sequence(base_sequence(sequence, receive), a) for a in attempts)
         assert earliest_later > latest_earlier, (receive, later_receive)
@@ -134,3 +136,21 @@ def test_every_sequence_of_a_later_receive_is_greater_than_any_of_an_earlier_one
 def test_an_attempt_outside_the_range_raises(attempt: int) -> None:
     with pytest.raises(ValueError, match="attempt"):
         attempt_sequence(1000, attempt)
+
+
+def test_a_decision_riding_out_a_long_outage_moves_later_by_at_most_39_ms() -> None:
+    # Receives after the fifth come at least 16 s apart: outside ZEGO's window, the offset stops
+    # growing, so hundreds of receives never let a stale resume overtake a newer forbid.
+    sequence = 1764410000123
+    latest = max(
+        attempt_sequence(base_sequence(sequence, receive), attempt)
+        for receive in range(1, 1000)
+        for attempt in range(ATTEMPTS_PER_RECEIVE)
+    )
+    assert latest - sequence == (ORDERED_RECEIVES - 1) * ATTEMPTS_PER_RECEIVE + ATTEMPTS_PER_RECEIVE - 1 == 39
+
+
+def test_the_fifth_receive_comes_outside_zegos_window_of_the_fourth() -> None:
+    from zego_resume.domain.outage import redelivery_delay
+
+    assert redelivery_delay(ORDERED_RECEIVES - 1, cap=120) > 10

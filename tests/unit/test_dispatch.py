@@ -13,7 +13,7 @@ from zego_resume import runtime as runtime_module
 from zego_resume.config import ConfigurationError
 from zego_resume.dispatch import ResumeIncomplete, handle_event
 from zego_resume.local_context import LocalContext
-from zego_resume.ports import DeadLetter, SecretError
+from zego_resume.ports import DeadLetter, SecretError, TransportError
 from zego_resume.runtime import Runtime
 
 from .fakes import (
@@ -158,13 +158,12 @@ def test_sqs_permanent_failure_is_dead_lettered_with_only_the_failed_ids_and_ack
     dead_letters = FakeDeadLetters()
     # When it is handled
     answer = _handle(event, _runtime(gateway, dead_letters=dead_letters))
-    # Then the message is acknowledged and its refused part alone is dead-lettered
+    # Then the message is acknowledged and the id ZEGO refuses alone is dead-lettered: the call
+    # that held it was split in halves until only that id was left
     assert _failed_ids(answer) == []
     (letter,) = dead_letters.sent
-    (refused_call,) = {call.stream_ids for call in gateway.calls if "stream-3" in call.stream_ids}
     body = json.loads(letter.body)
-    assert sorted(body["streamIds"]) == sorted(refused_call)
-    assert len(body["streamIds"]) < len(WIDE["streamIds"])
+    assert body["streamIds"] == ["stream-3"]
     assert body["sequence"] == WIDE["sequence"]
     assert letter.attributes["ErrorCode"] == "30006"
     assert letter.attributes["ZegoRequestId"]
@@ -391,3 +390,120 @@ def test_a_ledger_out_of_reach_is_said_once_and_counted_while_the_work_goes_on(
     from zego_resume.observability import metrics
 
     assert metrics.metric_set["RateLedgerUnavailable"]["Value"] == [1.0]
+
+
+# --- riding out an outage: delays across receives, giving up by age, every cause said -----------
+
+
+class FakeRedelivery:
+    def __init__(self, causes: list[str] | None = None) -> None:
+        self.asked: list[tuple[str, str, int]] = []
+        self._causes = causes or []
+
+    def delay(self, redeliveries: Sequence[Any], *, deadline: float) -> list[str]:
+        self.asked += [(item.queue_arn, item.receipt_handle, item.seconds) for item in redeliveries]
+        return self._causes
+
+
+@pytest.mark.parametrize(("receive", "seconds"), [(1, 2), (2, 4), (3, 8), (7, 120), (400, 120)])
+def test_a_decision_handed_back_comes_back_later_with_each_receive(receive: int, seconds: int) -> None:
+    redelivery = FakeRedelivery()
+    runtime = _runtime(FakeGateway(default=30003), max_receive_count=None)
+    runtime = _with_redelivery(runtime, redelivery)
+    answer = _handle(sqs_event(WIDE, receive_count=receive), runtime)
+    assert _failed_ids(answer) == ["message-0"]
+    ((queue_arn, receipt_handle, delay),) = redelivery.asked
+    assert queue_arn.startswith("arn:aws:sqs:")
+    assert receipt_handle
+    assert delay == seconds  # 2, 4, 8, ... capped at REDELIVERY_MAX_DELAY_SECONDS (120)
+
+
+def test_a_delay_that_cannot_be_set_still_hands_the_decision_back(caplog: pytest.LogCaptureFixture) -> None:
+    redelivery = FakeRedelivery(causes=["AccessDenied: not allowed"])
+    runtime = _with_redelivery(_runtime(FakeGateway(default=30003), max_receive_count=None), redelivery)
+    answer = _handle(sqs_event(WIDE), runtime)
+    assert _failed_ids(answer) == ["message-0"]
+    assert any("could not be delayed" in record.getMessage() for record in caplog.records)
+
+
+def test_a_decision_older_than_the_age_limit_is_dead_lettered_with_its_reason() -> None:
+    # Given a decision sent 25 hours ago, still failing transiently, far from maxReceiveCount
+    import time as clock
+
+    dead_letters = FakeDeadLetters()
+    runtime = _runtime(FakeGateway(default=30003), dead_letters=dead_letters, max_receive_count=1000)
+    runtime = _with_max_age(runtime, 24 * 3600)
+    sent = int((clock.time() - 25 * 3600) * 1000)
+    answer = _handle(sqs_event(WIDE, receive_count=3, sent_timestamp=sent), runtime)
+    # Then it is acknowledged, its ids dead-lettered with the transient reason
+    assert _failed_ids(answer) == []
+    assert {letter.attributes["ErrorCode"] for letter in dead_letters.sent} == {"30003"}
+
+
+def test_a_young_decision_is_never_dead_lettered_for_a_transient_reason() -> None:
+    import time as clock
+
+    dead_letters = FakeDeadLetters()
+    runtime = _with_max_age(
+        _runtime(FakeGateway(default=30003), dead_letters=dead_letters, max_receive_count=None), 24 * 3600
+    )
+    sent = int((clock.time() - 23 * 3600) * 1000)
+    answer = _handle(sqs_event(WIDE, receive_count=300, sent_timestamp=sent), runtime)
+    assert _failed_ids(answer) == ["message-0"]
+    assert dead_letters.sent == []
+
+
+@pytest.mark.parametrize(
+    ("kind", "gateway", "credentials", "code"),
+    [
+        ("ZEGO code", FakeGateway(default=30003), None, "30003"),
+        (
+            "ZEGO transport",
+            FakeGateway(default=TransportError("ConnectionError", "refused")),
+            None,
+            "ConnectionError",
+        ),
+        (
+            "secret",
+            FakeGateway(),
+            FakeCredentials(
+                error=SecretError("SecretUnavailable", "ResourceNotFoundException: no such secret")
+            ),
+            "SecretUnavailable",
+        ),
+        (
+            "region or credentials",
+            FakeGateway(),
+            FakeCredentials(error=SecretError("SecretUnavailable", "NoRegionError: no region configured")),
+            "SecretUnavailable",
+        ),
+    ],
+)
+def test_the_cause_of_a_hand_back_is_logged_at_warning_on_the_first_receive(
+    caplog: pytest.LogCaptureFixture,
+    kind: str,
+    gateway: FakeGateway,
+    credentials: FakeCredentials | None,
+    code: str,
+) -> None:
+    runtime = _runtime(gateway, credentials=credentials)
+    answer = _handle(sqs_event(WIDE, receive_count=1), runtime)
+    assert _failed_ids(answer) == ["message-0"]
+    (warning,) = [r for r in caplog.records if r.getMessage() == "decision handed back for a retry"]
+    assert warning.levelname == "WARNING"
+    assert warning.error_code == code  # type: ignore[attr-defined]
+    assert warning.error_message  # type: ignore[attr-defined]
+    assert warning.correlation_id == "message-0"  # type: ignore[attr-defined]
+    assert warning.receive_count == 1  # type: ignore[attr-defined]
+
+
+def _with_redelivery(runtime: Runtime, redelivery: FakeRedelivery) -> Runtime:
+    from dataclasses import replace
+
+    return replace(runtime, redelivery=redelivery)
+
+
+def _with_max_age(runtime: Runtime, seconds: int) -> Runtime:
+    from dataclasses import replace
+
+    return replace(runtime, settings=replace(runtime.settings, decision_max_age_seconds=seconds))

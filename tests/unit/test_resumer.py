@@ -9,6 +9,7 @@ from collections.abc import Sequence
 import pytest
 
 from zego_resume.domain.deadline import Deadline
+from zego_resume.domain.outage import OPEN_AFTER, OutageDetector, RetryBudget
 from zego_resume.domain.outcome import Failure
 from zego_resume.domain.request import ResumeRequest
 from zego_resume.domain.resumer import PendingDecision, Resumer, ResumeReport
@@ -28,6 +29,8 @@ from .fakes import (
 )
 
 SEQUENCE = 1_764_410_000_123
+NEVER = 10**9  # outage_after for the tests of the retry mechanics: no outage ever opens
+PROBE_SECONDS = 10.0
 
 
 class World:
@@ -41,6 +44,8 @@ class World:
         is_test: bool = False,
         remaining_seconds: float = 60.0,
         budget: AdmittingBudget | None = None,
+        outage_after: int = NEVER,
+        retry_budget: RetryBudget | None = None,
     ) -> None:
         self.clock = FakeClock()
         self.sleep = FakeSleep(self.clock)
@@ -48,7 +53,16 @@ class World:
         self.credentials = credentials or FakeCredentials()
         self.budget = budget if budget is not None else DeadlineBudget(self.clock)
         self.runner = InlineRunner(self.clock)
-        attempts = AttemptLoop(gateway, self.credentials, self.budget, sleep=self.sleep, jitter=lambda: 0.5)
+        self.outage = OutageDetector(PROBE_SECONDS, open_after=outage_after, clock=self.clock)
+        attempts = AttemptLoop(
+            gateway,
+            self.credentials,
+            self.budget,
+            sleep=self.sleep,
+            jitter=lambda: 0.5,
+            outage=self.outage,
+            retry_budget=retry_budget or RetryBudget(),
+        )
         self.resumer = Resumer(attempts, self.credentials, self.budget, self.runner, is_test=is_test)
         self.deadline = Deadline(remaining_seconds, clock=self.clock)
 
@@ -289,28 +303,105 @@ def test_45_and_1_ids_with_the_same_sequence_take_exactly_three_calls() -> None:
     assert report.stats.calls == 3
 
 
-def test_a_failed_call_fails_only_the_ids_it_carried_for_each_decision() -> None:
-    # Given a 45-id and a 1-id decision sharing a sequence, and a third with its own sequence;
-    # ZEGO refuses (permanently) the call that carries the 1-id decision's stream
+def test_one_id_zego_refuses_never_fails_its_neighbours_from_other_decisions() -> None:
+    # Given one call of 20 ids: 19 from two decisions and one id ZEGO refuses (30006) from a third
     gateway = FakeGateway(by_stream={"lone": 30006}, default=0)
     world = World(gateway)
-    big = [f"big-{index}" for index in range(45)]
-    report = world.resume(
-        _pending("big", big),
-        _pending("small", ["lone"]),
-        _pending("other", ["other-1", "other-2"], sequence=SEQUENCE + 10_000),
-    )
-    # When the outcomes are mapped back
-    (refused_call,) = [call for call in gateway.calls if "lone" in call.stream_ids]
-    refused_big_ids = sorted(set(refused_call.stream_ids) & set(big))
-    # Then each decision fails exactly for its ids in that call, and no other decision is touched
+    first = [f"first-{index}" for index in range(10)]
+    second = [f"second-{index}" for index in range(9)]
+    # When they are resumed
+    report = world.resume(_pending("first", first), _pending("small", ["lone"]), _pending("second", second))
+    # Then the call was split in halves until the refused id stood alone: only it fails
     assert _only_failure(report, "small").code == "30006"
-    ((failure, failed_big_ids),) = report.outcomes["big"].failed
-    assert failure.code == "30006"
-    assert sorted(failed_big_ids) == refused_big_ids
-    assert sorted(report.outcomes["big"].resumed) == sorted(set(big) - set(refused_big_ids))
-    assert report.outcomes["other"].failed == ()
-    assert sorted(report.outcomes["other"].resumed) == ["other-1", "other-2"]
+    assert report.outcomes["small"].resumed == ()
+    assert sorted(report.outcomes["first"].resumed) == sorted(first)
+    assert sorted(report.outcomes["second"].resumed) == sorted(second)
+    assert report.outcomes["first"].failed == report.outcomes["second"].failed == ()
+    # ... every split call took its turn from the rate budget, with a Sequence of its own
+    assert len(gateway.calls) == len(world.budget.turns)
+    assert any(call.stream_ids == ("lone",) for call in gateway.calls)
+    assert report.stats.splits >= 1
+    lone_sequences = [call.sequence for call in gateway.calls if "lone" in call.stream_ids]
+    assert lone_sequences == sorted(set(lone_sequences))
+
+
+def test_a_split_stops_when_the_attempts_of_the_receive_are_spent() -> None:
+    # Given ZEGO answering 30003 seven times, then 30006 to a 20-id call
+    ids = [f"s-{index}" for index in range(20)]
+    gateway = FakeGateway(script=[30003] * 7 + [30006], default=0)
+    world = World(gateway)
+    report = world.resume(_pending("wide", ids))
+    # Then no attempt number is left for halves: the whole call fails 30006, nothing is resent
+    ((failure, failed),) = report.outcomes["wide"].failed
+    assert (failure.code, sorted(failed)) == ("30006", sorted(ids))
+    assert len(gateway.calls) == 8
+
+
+# --- riding out an outage -----------------------------------------------------------------------
+
+
+def test_after_failures_in_a_row_zego_is_probed_once_per_interval_and_the_rest_handed_back() -> None:
+    # Given ZEGO answering 503 to everything, and 10 calls' worth of decisions
+    from zego_resume.ports import TransportError
+
+    gateway = FakeGateway(default=TransportError("HttpError", "HTTP 503"))
+    world = World(gateway, outage_after=OPEN_AFTER)
+    decisions = [_pending(f"d{n}", [f"d{n}-{i}" for i in range(20)]) for n in range(10)]
+    # When they are resumed in one invocation
+    report = world.resume(*decisions)
+    # Then the outage opened after OPEN_AFTER failures; no call was made after that before the
+    # probe interval, and every decision is handed back (transient) with the cause
+    assert len(gateway.calls) == OPEN_AFTER
+    assert report.stats.outage_refused >= 9
+    for n in range(10):
+        failure = _only_failure(report, f"d{n}")
+        assert failure.transient
+        assert failure.code == "HttpError"
+    assert world.outage.outage_seconds() >= 0
+    # ... and once the interval has passed, one probe goes; a success closes the outage
+    world.clock.advance(PROBE_SECONDS)
+    gateway.default = 0
+    report = world.resume(*decisions)
+    assert report.stats.probes == 1
+    assert all(report.outcomes[f"d{n}"].failed == () for n in range(10))
+    assert world.outage.outage_seconds() == 0
+
+
+def test_a_failed_probe_keeps_the_outage_and_the_next_waits_a_whole_interval() -> None:
+    from zego_resume.ports import TransportError
+
+    gateway = FakeGateway(default=TransportError("ConnectionError", "refused"))
+    world = World(gateway, outage_after=OPEN_AFTER)
+    world.resume(_pending("a", ["a-1"]), *[_pending(f"x{n}", [f"x{n}"]) for n in range(OPEN_AFTER)])
+    made = len(gateway.calls)
+    world.clock.advance(PROBE_SECONDS)
+    world.resume(_pending("b", ["b-1"]), _pending("c", ["c-1"]))
+    assert len(gateway.calls) == made + 1  # one probe, failed
+    world.clock.advance(PROBE_SECONDS / 2)
+    world.resume(_pending("d", ["d-1"]))
+    assert len(gateway.calls) == made + 1  # not yet
+    assert world.outage.outage_seconds() >= PROBE_SECONDS
+
+
+def test_30002_and_permanent_codes_never_open_an_outage() -> None:
+    gateway = FakeGateway(by_stream={"refused": 30006, "fast": 30002}, default=0)
+    world = World(gateway, outage_after=2)
+    for _ in range(3):
+        world.resume(_pending("r", ["refused"]), _pending("f", ["fast"]))
+    assert world.outage.outage_seconds() == 0
+
+
+def test_in_a_brownout_retries_draw_on_a_budget_that_successes_refill() -> None:
+    # Given ZEGO failing every other call (30003), a retry budget of 20 tokens (4 retries)
+    gateway = FakeGateway(script=[30003, 0] * 200)
+    world = World(gateway, retry_budget=RetryBudget(capacity=20, retry_cost=5, refund=1))
+    # When 40 calls' worth of decisions are resumed
+    report = world.resume(*[_pending(f"d{n}", [f"d{n}-{i}" for i in range(20)]) for n in range(40)])
+    # Then far fewer retries were made than failures, and the first attempts were never refused
+    first_attempts = len({call.stream_ids for call in gateway.calls})
+    assert first_attempts == 40
+    assert report.stats.retries_refused > 0
+    assert report.stats.retries < 20
 
 
 def test_a_stream_in_two_decisions_is_sent_once_and_counts_for_both() -> None:

@@ -11,15 +11,18 @@ partial-batch answer it would build is one list comprehension.
 
 from __future__ import annotations
 
+import time
 from typing import Any
 
 from zego_resume.domain.deadline import Deadline
-from zego_resume.domain.delivery import SQS
+from zego_resume.domain.delivery import SQS, Delivery
 from zego_resume.domain.disposition import Disposition, dispose
+from zego_resume.domain.outage import redelivery_delay
 from zego_resume.domain.resumer import PendingDecision
 from zego_resume.event_shapes import read_event
 from zego_resume.local_context import remaining_seconds
-from zego_resume.observability import record_invocation
+from zego_resume.observability import record_invocation, record_redelivery_failures
+from zego_resume.ports import Redelivery
 from zego_resume.runtime import Runtime, runtime
 
 
@@ -48,15 +51,13 @@ def handle_event(event: object, context: Any, rt: Runtime | None = None) -> dict
         if delivery.request is not None
     ]
     report = rt.resumer.resume(pending, deadline)
-    max_receive_count = rt.settings.max_receive_count
+    now_ms = int(time.time() * 1000)
     dispositions = [
         dispose(
             delivery,
             outcome=report.outcomes.get(str(index)),
             rejected=report.rejected.get(str(index)),
-            final_attempt=delivery.source == SQS
-            and max_receive_count is not None
-            and delivery.receive_count >= max_receive_count,
+            final_attempt=_gives_up(delivery, rt, now_ms),
         )
         for index, delivery in enumerate(deliveries)
     ]
@@ -66,7 +67,14 @@ def handle_event(event: object, context: Any, rt: Runtime | None = None) -> dict
     for disposition in dispositions:
         disposition.unsent = sum(not next(accepted) for _ in disposition.letters)
 
-    record_invocation(dispositions, report.stats, rt.budget.take_report() if rt.budget else None)
+    delays = _delay_redeliveries(dispositions, rt, deadline.hard_at)
+    record_invocation(
+        dispositions,
+        report.stats,
+        rt.budget.take_report() if rt.budget else None,
+        outage_seconds=rt.outage.outage_seconds() if rt.outage else 0.0,
+        delays=delays,
+    )
     if deliveries[0].source == SQS:
         return {
             "batchItemFailures": [
@@ -76,6 +84,45 @@ def handle_event(event: object, context: Any, rt: Runtime | None = None) -> dict
             ]
         }
     return _answer_async(dispositions[0])
+
+
+def _gives_up(delivery: Delivery, rt: Runtime, now_ms: int) -> bool:
+    """Whether no further delivery will come: an SQS message on its queue's last receive (the
+    backstop), or one older than DECISION_MAX_AGE_SECONDS (the rule). Its transient failures are
+    then dead-lettered with their reason instead of handed back."""
+    if delivery.source != SQS:
+        return False
+    settings = rt.settings
+    if settings.max_receive_count is not None and delivery.receive_count >= settings.max_receive_count:
+        return True
+    sent_ms = delivery.sent_ms
+    return sent_ms is not None and now_ms - sent_ms >= settings.decision_max_age_seconds * 1000
+
+
+def _delay_redeliveries(dispositions: list[Disposition], rt: Runtime, deadline: float) -> list[int]:
+    """Delay the next delivery of every SQS message handed back for a transient reason, longer
+    with each receive. A delay that fails leaves the queue's own timeout: still handed back."""
+    if rt.redelivery is None:
+        return []
+    cap = rt.settings.redelivery_max_delay_seconds
+    redeliveries = [
+        Redelivery(
+            disposition.delivery.source_arn,
+            disposition.delivery.receipt_handle,
+            redelivery_delay(disposition.delivery.receive_count, cap),
+        )
+        for disposition in dispositions
+        if disposition.handed_back
+        and disposition.delivery.source == SQS
+        and disposition.delivery.source_arn
+        and disposition.delivery.receipt_handle
+    ]
+    if not redeliveries:
+        return []
+    causes = rt.redelivery.delay(redeliveries, deadline=deadline)
+    if causes:
+        record_redelivery_failures(causes)
+    return [item.seconds for item in redeliveries]
 
 
 def _answer_async(disposition: Disposition) -> dict[str, Any]:

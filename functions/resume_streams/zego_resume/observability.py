@@ -69,11 +69,19 @@ def protect_log_handlers() -> None:
 
 
 def record_invocation(
-    dispositions: Sequence[Disposition], stats: CallStats, budget: BudgetStats | None = None
+    dispositions: Sequence[Disposition],
+    stats: CallStats,
+    budget: BudgetStats | None = None,
+    *,
+    outage_seconds: float = 0.0,
+    delays: Sequence[int] = (),
 ) -> None:
-    """A log line per decision, one for the invocation, and the invocation's metrics."""
+    """A log line per decision (WARNING, with the cause, for each one handed back), one for the
+    invocation, and the invocation's metrics."""
     for disposition in dispositions:
         delivery = disposition.delivery
+        if disposition.handed_back:
+            _warn_handed_back(disposition)
         logger.info(
             "decision settled",
             extra={
@@ -109,6 +117,16 @@ def record_invocation(
         _record_errors_by_code(stats.errors)
     if budget is not None:
         _record_budget(budget)
+    # Every invocation, 0 included: an alarm on its maximum must see the outage end.
+    metrics.add_metric("ZegoOutageSeconds", MetricUnit.Seconds, round(outage_seconds, 1))
+    if stats.probes:
+        metrics.add_metric("ZegoProbes", MetricUnit.Count, stats.probes)
+    if stats.retries_refused:
+        metrics.add_metric("ZegoRetriesRefused", MetricUnit.Count, stats.retries_refused)
+    if stats.splits:
+        metrics.add_metric("ZegoCallsSplit", MetricUnit.Count, stats.splits)
+    for delay in delays:
+        metrics.add_metric("RedeliveryDelaySeconds", MetricUnit.Seconds, delay)
     logger.info(
         "invocation finished",
         extra={
@@ -117,7 +135,40 @@ def record_invocation(
             "zego_retries": stats.retries,
             "zego_errors": dict(stats.errors),
             "secret_refreshes": stats.secret_refreshes,
+            "outage_seconds": round(outage_seconds, 1),
+            "calls_not_made_in_outage": stats.outage_refused,
+            "retries_refused": stats.retries_refused,
         },
+    )
+
+
+def _warn_handed_back(disposition: Disposition) -> None:
+    """Why a decision goes back to its source, on every receive: the cause must not wait for the
+    last one to be seen."""
+    delivery = disposition.delivery
+    cause = disposition.cause
+    if cause is not None:
+        code, message, attempts = cause.code, cause.message, cause.attempts
+    else:
+        code, message, attempts = "DeadLetterUnsent", "a dead letter could not be sent", None
+    logger.warning(
+        "decision handed back for a retry",
+        extra={
+            "correlation_id": delivery.key,
+            "source": delivery.source,
+            "receive_count": delivery.receive_count,
+            "error_code": code,
+            "error_message": message,
+            "attempts": attempts,
+        },
+    )
+
+
+def record_redelivery_failures(causes: Sequence[str]) -> None:
+    """Delays that could not be set: those messages come back after the queue's own timeout."""
+    logger.warning(
+        "the next delivery could not be delayed; the queue's visibility timeout applies",
+        extra={"failed": len(causes), "causes": sorted(set(causes))[:5]},
     )
 
 

@@ -150,3 +150,18 @@ class DeadLetterSink(Protocol):
         Never raises. A False means: do not acknowledge that letter's source message.
         """
         ...
+
+
+@dataclass(frozen=True)
+class Redelivery:
+    """An SQS message handed back, to come back after `seconds`."""
+
+    queue_arn: str
+    receipt_handle: str
+    seconds: int
+
+
+class RedeliveryDelay(Protocol):
+    def delay(self, redeliveries: Sequence[Redelivery], *, deadline: float) -> list[str]:
+        """Delay each message's next delivery; never raises. Returns why delays failed."""
+        ...

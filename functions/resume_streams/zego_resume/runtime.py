@@ -14,13 +14,15 @@ from zego_resume.adapters.dead_letter_queue import DeadLetterQueue
 from zego_resume.adapters.parallel import ThreadPoolRunner
 from zego_resume.adapters.rate_budget import LocalSchedule, SlotDispenser, SlotSchedule, slot_interval
 from zego_resume.adapters.rate_ledger import DynamoLedger
+from zego_resume.adapters.redelivery import SqsRedelivery
 from zego_resume.adapters.secret_source import SecretsManagerCredentials
 from zego_resume.adapters.zego_client import ZegoClient
 from zego_resume.config import Settings
+from zego_resume.domain.outage import OutageDetector, RetryBudget
 from zego_resume.domain.resumer import Resumer
 from zego_resume.domain.retry import AttemptLoop
 from zego_resume.observability import protect_log_handlers
-from zego_resume.ports import DeadLetterSink
+from zego_resume.ports import DeadLetterSink, RedeliveryDelay
 
 MAX_WORKERS = 32
 
@@ -34,6 +36,9 @@ class Runtime:
     resumer: Resumer
     dead_letters: DeadLetterSink
     budget: SlotDispenser | None = None
+    outage: OutageDetector | None = None
+    retry_budget: RetryBudget | None = None
+    redelivery: RedeliveryDelay | None = None
 
     @classmethod
     def from_settings(cls, settings: Settings) -> Runtime:
@@ -50,10 +55,12 @@ class Runtime:
             read_timeout=settings.read_timeout_seconds,
             pool_size=workers,
         )
+        outage = OutageDetector(settings.outage_probe_seconds)
+        retry_budget = RetryBudget()
         return cls(
             settings=settings,
             resumer=Resumer(
-                AttemptLoop(gateway, credentials, budget),
+                AttemptLoop(gateway, credentials, budget, outage=outage, retry_budget=retry_budget),
                 credentials,
                 budget,
                 ThreadPoolRunner(workers),
@@ -61,6 +68,9 @@ class Runtime:
             ),
             dead_letters=DeadLetterQueue(settings.dead_letter_queue_url),
             budget=budget,
+            outage=outage,
+            retry_budget=retry_budget,
+            redelivery=SqsRedelivery(),
         )
 
 

@@ -63,7 +63,10 @@ class DeadLetterQueue:
             try:
                 accepted = self._send_batch([(index, letters[index]) for index in batch])
             except Exception as error:  # botocore raises many types; each means "not sent"
-                logger.error("dead-letter send failed", extra={"error": type(error).__name__})
+                logger.error(
+                    "dead-letter send failed",
+                    extra={"error": _error_code(error), "error_message": _error_message(error)},
+                )
                 continue
             for index in accepted:
                 sent[index] = True
@@ -90,7 +93,11 @@ class DeadLetterQueue:
         for failed in response.get("Failed", []):
             logger.error(
                 "dead-letter send refused",
-                extra={"error": failed.get("Code"), "sender_fault": failed.get("SenderFault")},
+                extra={
+                    "error": failed.get("Code"),
+                    "error_message": failed.get("Message"),
+                    "sender_fault": failed.get("SenderFault"),
+                },
             )
         return [int(entry["Id"]) for entry in response.get("Successful", [])]
 
@@ -109,3 +116,18 @@ def _batches(letters: Sequence[DeadLetter]) -> list[list[int]]:
     if current:
         batches.append(current)
     return batches
+
+
+def _error_code(error: Exception) -> str:
+    response = getattr(error, "response", None)
+    if isinstance(response, dict) and response.get("Error", {}).get("Code"):
+        return str(response["Error"]["Code"])
+    return type(error).__name__
+
+
+def _error_message(error: Exception) -> str:
+    # botocore's messages name the queue and the operation, never a message body or a secret.
+    response = getattr(error, "response", None)
+    if isinstance(response, dict):
+        return str(response.get("Error", {}).get("Message", ""))[:500]
+    return str(error)[:500]

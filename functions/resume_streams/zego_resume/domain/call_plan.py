@@ -13,8 +13,12 @@ No I/O. Two rules shape the plan:
 
       sequence + (r - 1) * ATTEMPTS_PER_RECEIVE + a        (0 <= a < ATTEMPTS_PER_RECEIVE)
 
-  which rises strictly across attempts and across SQS receives, and moves the decision later by
-  at most `MAX_RECEIVE_COUNT * ATTEMPTS_PER_RECEIVE` milliseconds.
+  which rises strictly across attempts and across SQS receives, for the first
+  `ORDERED_RECEIVES` receives. Later receives reuse the last offset: a decision handed back comes
+  back after 2, 4, 8, 16, ... seconds (domain/outage.py), so from the fifth receive on, the
+  previous receive's attempts lie more than ZEGO's 10 s window behind. A decision thus moves
+  later by at most `(ORDERED_RECEIVES - 1) * ATTEMPTS_PER_RECEIVE + 7` = 39 milliseconds, however
+  long it rides out an outage.
 """
 
 from __future__ import annotations
@@ -26,11 +30,14 @@ MAX_IDS_PER_CALL = 20  # ZEGO's limit for StreamId[] in one call
 # Attempts one call may make in one invocation (first try + retries). The Sequence scheme above
 # depends on it: never let the retry loop exceed it.
 ATTEMPTS_PER_RECEIVE = 8
+# Receives whose Sequences must rise above the previous one's: those that can come within 10 s
+# of it (redelivery delays 2 + 4 + 8 s; the fifth comes at least 16 s after the fourth).
+ORDERED_RECEIVES = 5
 
 
 def base_sequence(sequence: int, receive_count: int) -> int:
     """The Sequence of a decision's first attempt on its `receive_count`-th delivery."""
-    return sequence + (max(receive_count, 1) - 1) * ATTEMPTS_PER_RECEIVE
+    return sequence + (min(max(receive_count, 1), ORDERED_RECEIVES) - 1) * ATTEMPTS_PER_RECEIVE
 
 
 def attempt_sequence(base: int, attempt: int) -> int:

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 
 from zego_resume.domain.dead_letters import failed_part_letter, invalid_request_letter
 from zego_resume.domain.delivery import Delivery
-from zego_resume.domain.outcome import DecisionOutcome, settle
+from zego_resume.domain.outcome import DecisionOutcome, Failure, settle
 from zego_resume.domain.request import InvalidRequest
 from zego_resume.ports import DeadLetter
 
@@ -21,6 +21,7 @@ class Disposition:
     retry: bool
     resumed: int = 0
     unsent: int = 0  # letters SQS did not accept: the delivery must go back to its source
+    cause: Failure | None = None  # why it goes back for a retry: its first transient failure
 
     @property
     def handed_back(self) -> bool:
@@ -44,4 +45,11 @@ def dispose(
     letters = [
         failed_part_letter(delivery, failure, stream_ids) for failure, stream_ids in settlement.dead_letters
     ]
-    return Disposition(delivery, letters, retry=settlement.retry, resumed=len(outcome.resumed))
+    cause = next((failure for failure, _ in outcome.failed if failure.transient), None)
+    return Disposition(
+        delivery,
+        letters,
+        retry=settlement.retry,
+        resumed=len(outcome.resumed),
+        cause=cause if settlement.retry else None,
+    )

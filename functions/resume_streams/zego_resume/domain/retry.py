@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 
 from zego_resume.domain.call_plan import ATTEMPTS_PER_RECEIVE, PlannedCall, attempt_sequence
 from zego_resume.domain.deadline import Deadline
+from zego_resume.domain.outage import Admission, OutageDetector, RetryBudget
 from zego_resume.domain.outcome import CodeClass, Failure, classify_code
 from zego_resume.ports import (
     CredentialSource,
@@ -31,6 +32,7 @@ from zego_resume.ports import (
 )
 
 OUT_OF_TIME = "Timeout"
+INVALID_STREAM_ID_LIST = "30006"
 
 
 @dataclass(frozen=True)
@@ -65,12 +67,20 @@ class CallStats:
     retries: int = 0
     errors: Counter[str] = field(default_factory=Counter)  # by ZEGO Code or failure name
     secret_refreshes: int = 0
+    probes: int = 0  # calls made as the outage's probe
+    outage_refused: int = 0  # calls not made because ZEGO is in outage
+    retries_refused: int = 0  # retries the retry budget did not allow
+    splits: int = 0  # calls answered 30006 and split in halves
 
     def add(self, other: CallStats) -> None:
         self.calls += other.calls
         self.retries += other.retries
         self.errors.update(other.errors)
         self.secret_refreshes += other.secret_refreshes
+        self.probes += other.probes
+        self.outage_refused += other.outage_refused
+        self.retries_refused += other.retries_refused
+        self.splits += other.splits
 
 
 # Where each stream id of a call ended: None for resumed, else why it was not.
@@ -95,11 +105,15 @@ class AttemptLoop:
         policy: RetryPolicy | None = None,
         sleep: Callable[[float], None] = time.sleep,
         jitter: Callable[[], float] = random.random,
+        outage: OutageDetector | None = None,
+        retry_budget: RetryBudget | None = None,
     ) -> None:
         self._gateway = gateway
         self._credentials = credentials
         self._budget = budget
         self._policy = policy or RetryPolicy()
+        self._outage = outage or OutageDetector(probe_seconds=10.0)
+        self._retry_budget = retry_budget or RetryBudget()
         self._sleep = sleep
         self._jitter = jitter
 
@@ -111,50 +125,92 @@ class AttemptLoop:
         """Every attempt of `call` until one succeeds, one fails for good, or time is up.
         Never raises for a failed call: the failure is in the result."""
         stats = CallStats()
-        failure = self._attempts(call, deadline, stats)
-        return CallResult(parts=((failure, call.stream_ids),), stats=stats)
+        parts = self._run_part(call, 0, deadline, stats)
+        return CallResult(parts=tuple(parts), stats=stats)
 
-    def _attempts(self, call: PlannedCall, deadline: Deadline, stats: CallStats) -> Failure | None:
+    def _run_part(
+        self, call: PlannedCall, first_attempt: int, deadline: Deadline, stats: CallStats
+    ) -> list[tuple[Failure | None, tuple[str, ...]]]:
+        """One call's attempts; a call of several ids answered 30006 is split in halves, each
+        carried on with the next attempt numbers, so that only the ids ZEGO refuses fail."""
+        failure, next_attempt = self._attempts(call, first_attempt, deadline, stats)
+        ids = call.stream_ids
+        if (
+            failure is not None
+            and failure.code == INVALID_STREAM_ID_LIST
+            and len(ids) > 1
+            and next_attempt < self._policy.max_attempts
+        ):
+            stats.splits += 1
+            half = len(ids) // 2
+            return [
+                part
+                for ids_of_half in (ids[:half], ids[half:])
+                for part in self._run_part(
+                    PlannedCall(ids_of_half, call.base_sequence), next_attempt, deadline, stats
+                )
+            ]
+        return [(failure, ids)]
+
+    def _attempts(
+        self, call: PlannedCall, first_attempt: int, deadline: Deadline, stats: CallStats
+    ) -> tuple[Failure | None, int]:
+        """The failure that ends the call (None: it succeeded), and the next attempt number."""
         policy = self._policy
         failure: Failure | None = None
+        code_class: CodeClass | None = None
         refreshed = False
         delay = 0.0
-        for attempt in range(policy.max_attempts):
+        attempt = first_attempt
+        while attempt < policy.max_attempts:
+            if code_class is CodeClass.TRANSIENT and not self._retry_budget.take_retry():
+                stats.retries_refused += 1  # a brownout must not be multiplied by the retries
+                break
             if delay:
                 if deadline.time_left() - delay < policy.min_call_time:
                     break
                 self._sleep(delay)
+            admission = self._outage.admit()
+            if admission is Admission.REFUSED:
+                stats.outage_refused += 1
+                return failure or _in_outage(self._outage.last_failure), attempt
             try:
                 credentials = self._credentials.current()
             except SecretError as error:
-                return Failure(error.code, error.message, transient=True, attempts=attempt)
+                return Failure(error.code, error.message, transient=True, attempts=attempt), attempt
             try:
                 outcome = self._attempt(call, attempt, credentials, deadline)
             except NoTurnBeforeDeadline:  # nothing was sent: the last real failure says why
                 break
             stats.calls += 1
-            stats.retries += attempt > 0
+            stats.retries += attempt > first_attempt
+            stats.probes += admission is Admission.PROBE
+            attempt += 1
             if outcome is None:
-                return None
+                self._outage.succeeded()
+                self._retry_budget.succeeded()
+                return None, attempt
             failure, code_class = outcome
+            self._outage.failed(failure)
             stats.errors[failure.code] += 1
             if code_class is CodeClass.PERMANENT:
-                return failure
+                return failure, attempt
             if code_class is CodeClass.SIGNATURE_MISMATCH:
                 if refreshed:  # the fresh secret is refused too: no rotation to wait for
-                    return _permanent(failure, "signature mismatch persists after refreshing the secret")
+                    persists = "signature mismatch persists after refreshing the secret"
+                    return _permanent(failure, persists), attempt
                 try:
                     self._credentials.refresh(credentials)
                 except SecretError as error:
-                    return Failure(error.code, error.message, transient=True, attempts=attempt + 1)
+                    return Failure(error.code, error.message, transient=True, attempts=attempt), attempt
                 refreshed = True
                 stats.secret_refreshes += 1
                 delay = 0.0
                 continue
             if code_class is CodeClass.RATE_LIMITED:
                 self._budget.pause(policy.rate_limited_pause)
-            delay = policy.backoff(attempt, self._jitter())
-        return failure or out_of_time()
+            delay = policy.backoff(attempt - 1, self._jitter())
+        return failure or out_of_time(), attempt
 
     def _attempt(
         self, call: PlannedCall, attempt: int, credentials: ZegoCredentials, deadline: Deadline
@@ -193,6 +249,13 @@ def out_of_time() -> Failure:
     return Failure(
         OUT_OF_TIME, "the invocation ran out of time before this call could be made", transient=True
     )
+
+
+def _in_outage(last: Failure | None) -> Failure:
+    """A call not made because ZEGO keeps failing: transient, with the failure that shows it."""
+    code = last.code if last is not None else "ZegoOutage"
+    cause = f" (last: {last.message})" if last is not None else ""
+    return Failure(code, f"ZEGO keeps failing; handed back without a call{cause}", transient=True)
 
 
 def _permanent(failure: Failure, message: str) -> Failure:
