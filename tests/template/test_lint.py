@@ -127,8 +127,8 @@ def test_the_visibility_rule_also_reads_plain_event_source_mappings(tmp_path: Pa
 # ----- E9102: the queue outlasts the function's give-up age ------------------------------------
 
 GIVE_UP_24_ROW = (
-    '    "24": {DecisionMaxAgeSeconds: 86400, RedeliveryMaxDelaySeconds: 900, MaxReceiveCount: 116,\n'
-    "           MessageRetentionSeconds: 345600}\n"
+    '    "24": {DecisionMaxAgeSeconds: "86400", RedeliveryMaxDelaySeconds: "900", MaxReceiveCount: "116",\n'
+    '           MessageRetentionSeconds: "345600"}\n'
 )
 
 
