@@ -4,7 +4,9 @@ one set of parameters. What only exists once deployed (a queue's URL, a function
 from the caller, or is spelled as a recognisable placeholder.
 
 Tests of the template, the demo, the local stack and the benchmarks read the template's defaults
-here, so that none of them hard-codes a setting the template owns.
+here, so that none of them hard-codes a setting the template owns: `default_fleet_shape()` is the
+fleet as a default deployment makes it (instances, the ZEGO budget and each instance's share, how
+long a failing decision is kept), `default_function_environment()` the function's variables.
 """
 
 from __future__ import annotations
@@ -56,12 +58,116 @@ def load_template(path: Path = TEMPLATE) -> dict[str, Any]:
     return document
 
 
-def default_function_environment(path: Path = TEMPLATE) -> dict[str, str]:
-    """The function's environment variables as the template's default parameters set them
-    (resources that exist only once deployed are placeholders)."""
-    deployment = Deployment(load_template(path), {"ZegoSecretName": "zego/resume-streams"})
-    variables = deployment.resource(FUNCTION_ID)["Properties"]["Environment"]["Variables"]
+# The parameters without a default, with values that resolve (only a deployment needs real ones).
+REQUIRED_PARAMETERS = {
+    "ZegoSecretName": "zego/resume-streams",
+    "ProducerPrincipalArns": "arn:aws:iam::123456789012:role/moderation-producer",
+}
+
+
+def default_deployment(path: Path = TEMPLATE, **parameters: str) -> Deployment:
+    """A deployment of the template at its defaults (and `parameters`), required parameters
+    given placeholder values."""
+    return Deployment(load_template(path), {**REQUIRED_PARAMETERS, **parameters})
+
+
+def default_function_environment(path: Path = TEMPLATE, **parameters: str) -> dict[str, str]:
+    """The function's environment variables as the template's default parameters (and
+    `parameters`) set them (resources that exist only once deployed are placeholders)."""
+    variables = default_deployment(path, **parameters).resource(FUNCTION_ID)["Properties"]["Environment"][
+        "Variables"
+    ]
     return {name: str(value) for name, value in variables.items()}
+
+
+@dataclass(frozen=True)
+class FleetShape:
+    """What one deployment makes of the fleet, read from the resources as deployed (the
+    function's reserved concurrency and variables, the queue's settings), not from parameters."""
+
+    # how many instances, and how the SQS poller feeds them
+    max_concurrent_instances: int  # ReservedConcurrentExecutions
+    sqs_maximum_concurrency: int  # the SQS trigger's ScalingConfig.MaximumConcurrency
+    # ZEGO's budget
+    fleet_calls_per_second: int  # ZEGO_FLEET_CALLS_PER_SECOND, all instances together
+    per_instance_calls_per_second: int  # ZEGO_MAX_CALLS_PER_SECOND, an instance pacing alone
+    rate_ledger: bool  # ZEGO_RATE_LEDGER_TABLE is set: instances share the budget
+    arrival_jitter_ms: int  # ZEGO_ARRIVAL_JITTER_MS
+    # riding out an outage
+    outage_probe_seconds: int  # ZEGO_OUTAGE_PROBE_SECONDS
+    give_up_after_hours: int  # the GiveUpAfterHours parameter
+    decision_max_age_seconds: int  # DECISION_MAX_AGE_SECONDS
+    redelivery_max_delay_seconds: int  # REDELIVERY_MAX_DELAY_SECONDS
+    max_receive_count: int  # the queue's maxReceiveCount, = MAX_RECEIVE_COUNT
+    message_retention_seconds: int  # the queue's MessageRetentionPeriod
+    visibility_timeout_seconds: int  # the queue's VisibilityTimeout
+    function_timeout_seconds: int
+
+    def redelivery_delay_seconds(self, receive: int) -> int:
+        """How long a decision handed back for a transient reason on this receive (1, 2, ...)
+        waits before the next: min(cap, 2 x 2^(receive-1))."""
+        return redelivery_delay_seconds(receive, self.redelivery_max_delay_seconds)
+
+
+def fleet_shape(deployment: Deployment) -> FleetShape:
+    function = deployment.resource(FUNCTION_ID)["Properties"]
+    variables = function["Environment"]["Variables"]
+    trigger = deployment.template["Resources"][FUNCTION_ID]["Properties"]["Events"]["ResumeRequests"]
+    queue_id = _logical_id(trigger["Properties"]["Queue"])
+    queue = deployment.resource(queue_id)["Properties"]
+    scaling = function["Events"]["ResumeRequests"]["Properties"]["ScalingConfig"]
+    max_receive_count = int(queue["RedrivePolicy"]["maxReceiveCount"])
+    if int(variables["MAX_RECEIVE_COUNT"]) != max_receive_count:
+        raise ValueError("MAX_RECEIVE_COUNT is not the queue's maxReceiveCount")
+    return FleetShape(
+        max_concurrent_instances=int(function["ReservedConcurrentExecutions"]),
+        sqs_maximum_concurrency=int(scaling["MaximumConcurrency"]),
+        fleet_calls_per_second=int(variables["ZEGO_FLEET_CALLS_PER_SECOND"]),
+        per_instance_calls_per_second=int(variables["ZEGO_MAX_CALLS_PER_SECOND"]),
+        rate_ledger="ZEGO_RATE_LEDGER_TABLE" in variables,
+        arrival_jitter_ms=int(variables["ZEGO_ARRIVAL_JITTER_MS"]),
+        outage_probe_seconds=int(variables["ZEGO_OUTAGE_PROBE_SECONDS"]),
+        give_up_after_hours=int(deployment.parameter("GiveUpAfterHours")),
+        decision_max_age_seconds=int(variables["DECISION_MAX_AGE_SECONDS"]),
+        redelivery_max_delay_seconds=int(variables["REDELIVERY_MAX_DELAY_SECONDS"]),
+        max_receive_count=max_receive_count,
+        message_retention_seconds=int(queue["MessageRetentionPeriod"]),
+        visibility_timeout_seconds=int(queue["VisibilityTimeout"]),
+        function_timeout_seconds=int(function["Timeout"]),
+    )
+
+
+def default_fleet_shape(path: Path = TEMPLATE, **parameters: str) -> FleetShape:
+    """The fleet as the template's default parameters (and `parameters`) make it."""
+    return fleet_shape(default_deployment(path, **parameters))
+
+
+def redelivery_delay_seconds(receive: int, cap: int) -> int:
+    """The visibility a decision handed back for a transient reason gets on its `receive`th
+    receive: min(cap, 2 x 2^(receive-1)) seconds."""
+    if receive < 1:
+        raise ValueError("receives count from 1")
+    return min(cap, 2 << min(receive - 1, 62))
+
+
+def most_receives_before_give_up(max_age_seconds: int, cap: int) -> int:
+    """The most receives a decision can have until its age exceeds `max_age_seconds`: every
+    receive fails at once and waits only its redelivery delay, so receive n comes
+    sum(delay(1..n-1)) seconds after the first. The age rule dead-letters on that receive."""
+    receive, elapsed = 1, 0
+    while elapsed <= max_age_seconds:
+        elapsed += redelivery_delay_seconds(receive, cap)
+        receive += 1
+    return receive
+
+
+def _logical_id(value: Any) -> str:
+    if isinstance(value, dict) and "Fn::GetAtt" in value:
+        target = value["Fn::GetAtt"]
+        return str(target[0] if isinstance(target, list) else target.split(".", 1)[0])
+    if isinstance(value, dict) and "Ref" in value:
+        return str(value["Ref"])
+    raise ValueError(f"not a reference to a resource: {value!r}")
 
 
 REGION = "us-east-1"
@@ -69,6 +175,12 @@ ACCOUNT_ID = "123456789012"
 STACK_NAME = "zego-stream-resume"
 
 _NO_VALUE = object()
+
+
+class RuleViolation(ValueError):
+    """The parameters break one of the template's Rules: CloudFormation would refuse them."""
+
+
 _SUB_VARIABLE = re.compile(r"\$\{([^}!][^}]*)\}")
 
 
@@ -89,6 +201,18 @@ class Deployment:
         unknown = set(self.parameters) - set(declared)
         if unknown:
             raise KeyError(f"the template declares no parameter {sorted(unknown)}")
+        for name, value in self.parameters.items():
+            allowed = declared[name].get("AllowedValues")
+            if allowed is not None and str(value) not in {str(item) for item in allowed}:
+                raise ValueError(f"parameter {name} must be one of {allowed}, not {value!r}")
+        # CloudFormation checks the template's Rules before it creates anything: so do we.
+        for rule_name, rule in self.template.get("Rules", {}).items():
+            if "RuleCondition" in rule and not self._condition(rule["RuleCondition"]):
+                continue
+            for assertion in rule.get("Assertions", []):
+                if not self._condition(assertion["Assert"]):
+                    description = assertion.get("AssertDescription", "")
+                    raise RuleViolation(f"rule {rule_name} fails: {description}")
 
     # ----- parameters and conditions ---------------------------------------------------------
 
@@ -107,6 +231,11 @@ class Deployment:
     def condition(self, name: str) -> bool:
         return bool(self._condition(self.template["Conditions"][name]))
 
+    def exists(self, logical_id: str) -> bool:
+        """Whether the resource is created: it has no Condition, or its condition holds."""
+        name = self.template["Resources"][logical_id].get("Condition")
+        return name is None or self.condition(name)
+
     def _condition(self, node: Any) -> Any:
         if isinstance(node, dict) and len(node) == 1:
             (key, value), *_ = node.items()
@@ -121,6 +250,9 @@ class Deployment:
                 return any(self._condition(item) for item in value)
             if key == "Condition":
                 return self.condition(value)
+            if key == "Fn::Contains":  # Rules only
+                items, item = (self.resolve(part) for part in value)
+                return str(item) in {str(each) for each in items}
         return self.resolve(node)
 
     # ----- intrinsic functions ---------------------------------------------------------------
@@ -184,6 +316,10 @@ class Deployment:
         index, items = (self.resolve(item) for item in value)
         return items[int(index)]
 
+    def _split(self, value: list[Any]) -> list[str]:
+        separator, text = (self.resolve(item) for item in value)
+        return str(text).split(str(separator))
+
     def _join(self, value: list[Any]) -> str:
         separator, items = value
         return str(separator).join(str(item) for item in self.resolve(items))
@@ -210,6 +346,7 @@ _FUNCTIONS: dict[str, Callable[[Deployment, Any], Any]] = {
     "Fn::FindInMap": Deployment._find_in_map,
     "Fn::Select": Deployment._select,
     "Fn::Join": Deployment._join,
+    "Fn::Split": Deployment._split,
     "Fn::Sub": Deployment._sub,
 }
 

@@ -15,7 +15,7 @@ from typing import Any
 
 import pytest
 
-from devkit.template import Deployment, load_template
+from devkit.template import REQUIRED_PARAMETERS, Deployment, fleet_shape, load_template
 from devkit.toolchain import Build, tree_size
 from zegosim.aws import MotoServer, Stack, create_stack, drain
 from zegosim.zego import Fault, ZegoEmulator
@@ -87,17 +87,21 @@ class Lambda:
     stack: Stack
     zego: ZegoEmulator
     aws_environment: dict[str, str]
+    rate_ledger_table: str
 
     def environment(self) -> dict[str, str]:
         """The function's variables as the template sets them (at its defaults), the resources'
         values from this stack, and the AWS variables that point boto3 at moto."""
-        deployment = Deployment(self.template, {"ZegoSecretName": "placeholder"})
+        deployment = Deployment(self.template, {**REQUIRED_PARAMETERS, "ZegoSecretName": "placeholder"})
         properties = deployment.resource(FUNCTION_ID)["Properties"]
         declared = properties["Environment"]["Variables"]
-        from_stack = self.stack.function_environment(self.zego.base_url)
+        from_stack = {
+            **self.stack.function_environment(self.zego.base_url),
+            "ZEGO_RATE_LEDGER_TABLE": self.rate_ledger_table,
+        }
         assert set(from_stack) <= set(declared), "the stack sets a variable the template does not declare"
         return {
-            **declared,
+            **{name: str(value) for name, value in declared.items()},
             **from_stack,
             **self.aws_environment,
             "DRIVER_TIMEOUT_SECONDS": str(properties["Timeout"]),
@@ -150,15 +154,44 @@ def deployed(
 ) -> Iterator[Lambda]:
     server_secret = secrets.token_hex(16)
     aws_environment = moto.environment()
+    shape = fleet_shape(Deployment(built_template, REQUIRED_PARAMETERS))
     stack = create_stack(
         app_id=APP_ID,
         server_secret=server_secret,
         environment=aws_environment,
-        max_receive_count=int(built_template["Parameters"]["MaxReceiveCount"]["Default"]),
-        visibility_timeout=int(built_template["Resources"]["ResumeQueue"]["Properties"]["VisibilityTimeout"]),
+        max_receive_count=shape.max_receive_count,
+        visibility_timeout=shape.visibility_timeout_seconds,
     )
+    table = create_rate_ledger(built_template, aws_environment)
     with ZegoEmulator(APP_ID, server_secret) as zego:
-        yield Lambda(build, runtime_boto3, python312, built_template, stack, zego, aws_environment)
+        yield Lambda(build, runtime_boto3, python312, built_template, stack, zego, aws_environment, table)
+
+
+def create_rate_ledger(template: dict[str, Any], environment: dict[str, str]) -> str:
+    """The rate ledger table in moto, with the key schema, attributes and billing the template
+    gives it (a fresh name per test: the ledger's items outlive an invocation)."""
+    properties = Deployment(template, REQUIRED_PARAMETERS).resource("RateLedgerTable")["Properties"]
+    name = f"zego-rate-ledger-{secrets.token_hex(4)}"
+    client = dynamodb(environment)
+    client.create_table(
+        TableName=name,
+        KeySchema=properties["KeySchema"],
+        AttributeDefinitions=properties["AttributeDefinitions"],
+        BillingMode=properties["BillingMode"],
+    )
+    return name
+
+
+def dynamodb(environment: dict[str, str]) -> Any:
+    import boto3
+
+    return boto3.client(
+        "dynamodb",
+        endpoint_url=environment["AWS_ENDPOINT_URL"],
+        region_name=environment["AWS_REGION"],
+        aws_access_key_id=environment["AWS_ACCESS_KEY_ID"],
+        aws_secret_access_key=environment["AWS_SECRET_ACCESS_KEY"],
+    )
 
 
 def test_the_built_function_and_layer_stay_under_10_mb_unzipped(build: Build) -> None:
@@ -222,3 +255,34 @@ def test_the_built_artifact_emits_the_metrics_the_dashboard_reads(deployed: Lamb
     for metric in dashboard_metrics(deployed.template):
         if metric[0] in emitted_names:
             assert metric in emitted, f"the dashboard reads {metric}; the function emits {sorted(emitted)}"
+
+
+def test_the_ledger_table_takes_the_functions_conditional_updates_of_one_item_per_app_id(
+    deployed: Lambda,
+) -> None:
+    # Given the ledger table as the built template defines it, and the function's access (one
+    # conditional UpdateItem on "zego-rate#<AppId>", returning the item either way)
+    client = dynamodb(deployed.aws_environment)
+    key = {"pk": {"S": f"zego-rate#{APP_ID}"}}
+
+    def take_turn(limit: int) -> Any:
+        return client.update_item(
+            TableName=deployed.rate_ledger_table,
+            Key=key,
+            UpdateExpression="SET turns = if_not_exists(turns, :zero) + :one",
+            ConditionExpression="attribute_not_exists(turns) OR turns < :limit",
+            ExpressionAttributeValues={":zero": {"N": "0"}, ":one": {"N": "1"}, ":limit": {"N": str(limit)}},
+            ReturnValues="ALL_NEW",
+            ReturnValuesOnConditionCheckFailure="ALL_OLD",
+        )
+
+    # When the fleet takes the budget's turns, and one more
+    answers = [take_turn(limit=2)["Attributes"]["turns"]["N"] for _ in range(2)]
+    with pytest.raises(client.exceptions.ConditionalCheckFailedException) as refused:
+        take_turn(limit=2)
+
+    # Then the key schema fits (a sort key, or another name, would be refused as a schema
+    # mismatch), each update returns the item, and the refusal carries the item as it stands
+    assert answers == ["1", "2"]
+    assert refused.value.response["Item"]["turns"] == {"N": "2"}
+    assert deployed.environment()["ZEGO_RATE_LEDGER_TABLE"] == deployed.rate_ledger_table
