@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import ast
 import csv
+import os
 import re
 import shutil
 import sys
@@ -41,7 +42,7 @@ SUFFIXES_DROPPED = (".pyi", ".pyc", ".pyo", ".c", ".h", ".pxd", ".pyx")
 class Roots:
     modules: list[str] = field(default_factory=list)
     reviewed: set[str] = field(default_factory=set)  # modules whose by-name imports are accounted for
-    cut: set[str] = field(default_factory=set)  # packages never followed into (see roots.txt)
+    cut: set[str] = field(default_factory=set)  # imports never followed (see roots.txt)
 
     def is_cut(self, module: str) -> bool:
         return any(module == cut or module.startswith(cut + ".") for cut in self.cut)
@@ -68,7 +69,8 @@ class Roots:
 def module_index(target: Path) -> dict[str, Path]:
     """Module name -> its source file (a package's __init__.py), for every .py under target."""
     index: dict[str, Path] = {}
-    for path in sorted(target.rglob("*.py")):
+    sources = (Path(folder, name) for folder, _, names in os.walk(target, followlinks=True) for name in names)
+    for path in sorted(source for source in sources if source.suffix == ".py"):
         relative = path.relative_to(target)
         if any(part.endswith((".dist-info", ".data")) or part in NOT_CODE for part in relative.parts):
             continue
@@ -107,8 +109,9 @@ def _nodes(body: Iterable[ast.stmt]) -> Iterator[ast.AST]:
         pending.extend(ast.iter_child_nodes(node))
 
 
-def imports_of(name: str, path: Path, index: dict[str, Path]) -> set[str]:
-    """The modules of `index` that module `name` can import, with the packages they are in."""
+def imports_of(name: str, path: Path, index: dict[str, Path], roots: Roots | None = None) -> set[str]:
+    """The modules of `index` that module `name` can import, with the packages they are in;
+    leaving out the imports `roots` cuts, and the packages only they would have run."""
     tree = ast.parse(path.read_bytes(), filename=str(path))
     package = name if path.name == "__init__.py" else name.rpartition(".")[0]
     found: set[str] = set()
@@ -128,6 +131,8 @@ def imports_of(name: str, path: Path, index: dict[str, Path]) -> set[str]:
                     found.update(module for module in index if module.startswith(base + "."))
                 else:
                     found.add(f"{base}.{alias.name}")
+    if roots is not None:
+        found = {module for module in found if not roots.is_cut(module)}
     return {module for module in with_parents(found) if module in index}
 
 
@@ -141,14 +146,14 @@ def closure(roots: Roots, index: dict[str, Path]) -> set[str]:
     unreviewed: list[str] = []
     while pending:
         name = pending.pop()
-        if name in kept or roots.is_cut(name):
+        if name in kept:
             continue
         kept.add(name)
         path = index[name]
         by_name = DYNAMIC_IMPORT.search(path.read_text(encoding="utf-8", errors="replace"))
         if by_name and name not in roots.reviewed:
             unreviewed.append(name)
-        pending.extend(imports_of(name, path, index) - kept)
+        pending.extend(imports_of(name, path, index, roots) - kept)
     if unreviewed:
         raise SystemExit(
             "prune: these kept modules import by name, which prune.py cannot follow: "
