@@ -5,6 +5,7 @@ run before any virtualenv exists); this module runs them for the tests and the b
 from __future__ import annotations
 
 import importlib.metadata
+import importlib.util
 import os
 import re
 import signal
@@ -162,4 +163,16 @@ def link_distributions(names: Iterable[str], target: Path, *, with_dependencies:
                 continue
             if source.exists() and not (target / top).exists():
                 (target / top).symlink_to(source)
+                _link_bytecode(source, target)
     return target
+
+
+def _link_bytecode(module: Path, target: Path) -> None:
+    """A single-file module's .pyc lives in its directory's __pycache__, which is not linked:
+    link the .pyc too (a package's is inside the package's directory, linked with it)."""
+    if module.suffix != ".py":
+        return
+    pyc = Path(importlib.util.cache_from_source(str(module)))
+    if pyc.exists():
+        (target / "__pycache__").mkdir(exist_ok=True)
+        (target / "__pycache__" / pyc.name).symlink_to(pyc)
