@@ -25,11 +25,14 @@ SAM_ENV := PATH="$(dir $(PYTHON312)):$$PATH" SAM_CLI_TELEMETRY=0
 
 install: $(STAMP)
 
-$(STAMP): requirements-dev.txt layers/dependencies/requirements.txt pyproject.toml
+$(STAMP): requirements-dev.txt layers/dependencies/requirements.txt layers/dependencies/requirements.lock pyproject.toml
 	@test -n "$(PYTHON312)" || { echo "python3.12 not found: install it (e.g. pyenv install 3.12) or pass PYTHON312=/path/to/python3.12" >&2; exit 1; }
 	$(PYTHON312) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -r requirements-dev.txt
+	@# The layer's distributions at the lock's versions, the ones Lambda runs (its hashes are for
+	@# the layer's build: a requirement with a hash would demand one of every other).
+	sed -e '/--hash=/d' -e 's/ *\\$$//' layers/dependencies/requirements.lock > $(VENV)/layer-constraints.txt
+	$(BIN)/python -m pip install --quiet -r requirements-dev.txt -c $(VENV)/layer-constraints.txt
 	$(BIN)/python -m pip install --quiet --no-deps -e .
 	@# The function's code directory on sys.path, as Lambda puts it there: the local stack, the
 	@# demo, the CLI and the benchmarks import `app` and `zego_resume` like the runtime does.

@@ -11,7 +11,6 @@ import importlib.metadata
 import os
 import re
 import subprocess
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -29,7 +28,8 @@ SAM = TOOLS / "sam" / "bin" / "sam"
 CFN_LINT = TOOLS / "sam" / "bin" / "cfn-lint"
 LINT_TEMPLATE = ROOT / "scripts" / "lint-template"
 FUNCTION_ID = toolchain.FUNCTION_ID
-# A build normally takes ~60 s here; the build's own limit is 4x that, and below the test's.
+# A build normally takes 10-30 s here (the locked wheels from PyPI, pruning, compileall); the
+# build's own limit is 8x that or more, for a slow network, and below the test's (600 s).
 SAM_BUILD_SECONDS = 240
 
 _report: dict[str, str] = {}
@@ -102,15 +102,6 @@ def _pinned_boto3() -> str:
     raise AssertionError("requirements-dev.txt pins no boto3==<version>")
 
 
-def _requirement_names(distribution: importlib.metadata.Distribution) -> Iterator[str]:
-    for requirement in distribution.requires or []:
-        if "extra ==" in requirement:
-            continue
-        match = re.match(r"[A-Za-z0-9._-]+", requirement)
-        if match:
-            yield match.group(0)
-
-
 @pytest.fixture(scope="session")
 def runtime_boto3(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A directory holding only boto3 and what it needs. It stands in for the boto3 the Lambda
@@ -120,18 +111,17 @@ def runtime_boto3(tmp_path_factory: pytest.TempPathFactory) -> Path:
     installed = importlib.metadata.version("boto3")
     assert installed == pinned, f"the virtualenv has boto3 {installed}, requirements-dev.txt pins {pinned}"
     target = tmp_path_factory.mktemp("lambda-runtime")
-    pending, seen = ["boto3"], set()
-    while pending:
-        name = pending.pop().lower().replace("_", "-")
-        if name in seen:
-            continue
-        seen.add(name)
-        distribution = importlib.metadata.distribution(name)
-        pending.extend(_requirement_names(distribution))
-        for top in {Path(str(file)).parts[0] for file in distribution.files or []}:
-            source = Path(str(distribution.locate_file(top)))
-            if top.endswith((".dist-info", ".data")) or top in ("..", "bin", "__pycache__"):
-                continue
-            if source.exists() and not (target / top).exists():
-                (target / top).symlink_to(source)
-    return target
+    return toolchain.link_distributions(["boto3"], target, with_dependencies=True)
+
+
+@pytest.fixture(scope="session")
+def full_layer(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The layer before pruning: every distribution requirements.lock pins, linked from this
+    virtualenv (`make install` installs them at the lock's versions)."""
+    locked = toolchain.locked_versions()
+    installed = {name: importlib.metadata.version(name) for name in locked}
+    assert installed == locked, (
+        f"the virtualenv differs from requirements.lock: run `make install` ({installed})"
+    )
+    target = tmp_path_factory.mktemp("full-layer")
+    return toolchain.link_distributions(locked, target, with_dependencies=False)

@@ -9,15 +9,34 @@ read-only code directories. The environment is the function's, as the template s
 Writes the handler's answer (or its exception), where each third-party package came from and the
 peak memory to RESULT as JSON; the function's own output (logs, EMF metrics) goes to stdout.
 
+It also records every module the import system compiles from source — which, with no bytecode
+written, is every module it found no valid .pyc for — and, for each module imported from DIR...,
+its file and the .pyc it names (``__cached__``): the proof that the artifact ships the bytecode
+it runs.
+
 Standard library only: nothing else is importable here until DIR... are on the path.
 """
 
+import importlib.machinery
 import json
 import sys
 import traceback
 
 event_path, result_path, *code_dirs = sys.argv[1:]
 sys.path[:0] = code_dirs
+
+# Every import of a .py that finds no usable .pyc compiles it through this method (CPython's
+# SourceLoader.get_code), so recording its calls names each module compiled during the run.
+compiled_from_source: list[str] = []
+_source_to_code = importlib.machinery.SourceFileLoader.source_to_code
+
+
+def _recording_source_to_code(self, data, path, *args, **kwargs):
+    compiled_from_source.append(str(path))
+    return _source_to_code(self, data, path, *args, **kwargs)
+
+
+importlib.machinery.SourceFileLoader.source_to_code = _recording_source_to_code
 
 
 def origins() -> dict[str, str]:
@@ -29,6 +48,16 @@ def origins() -> dict[str, str]:
         for directory in code_dirs:
             if "." not in name and path.startswith(directory.rstrip("/") + "/"):
                 found[name] = directory
+    return found
+
+
+def loaded_from_code_dirs() -> dict[str, dict[str, str | None]]:
+    """Each module imported from DIR...: its file and the .pyc it names."""
+    found = {}
+    for name, module in list(sys.modules.items()):
+        path = getattr(module, "__file__", None) or ""
+        if any(path.startswith(directory.rstrip("/") + "/") for directory in code_dirs):
+            found[name] = {"file": path, "cached": getattr(module, "__cached__", None)}
     return found
 
 
@@ -67,6 +96,8 @@ def main() -> None:
         result["error"] = {"type": type(error).__name__, "message": str(error)}
         traceback.print_exc()
     result["origins"] = origins()
+    result["loaded"] = loaded_from_code_dirs()
+    result["compiledFromSource"] = compiled_from_source
     result["peakRssKiB"] = peak_rss_kib()
     with open(result_path, "w") as file:
         json.dump(result, file)
