@@ -623,6 +623,7 @@ def test_the_function_may_touch_its_own_secret_queues_key_and_ledger_only(templa
         ("sqs:GetQueueAttributes", "<ResumeQueue.Arn>"),
         # a decision handed back for a transient reason waits its redelivery delay
         ("sqs:ChangeMessageVisibility", "<ResumeQueue.Arn>"),
+        ("sqs:GetQueueUrl", "<ResumeQueue.Arn>"),  # the event names the queue by ARN
         ("sqs:SendMessage", "<DeadLetterQueue.Arn>"),
         ("kms:Decrypt", "<EncryptionKey.Arn>"),
         ("kms:GenerateDataKey", "<EncryptionKey.Arn>"),
