@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import time
 import uuid
 from collections.abc import Mapping, Sequence
 from pathlib import Path
@@ -34,12 +35,16 @@ def sqs_record(
     *,
     message_id: str | None = None,
     receive_count: int = 1,
-    sent_timestamp: int = SENT_TIMESTAMP,
+    sent_timestamp: int | None = None,
     receipt_handle: str | None = None,
     queue_arn: str = QUEUE_ARN,
     message_attributes: Mapping[str, str] | None = None,
 ) -> dict[str, Any]:
-    """One record of Lambda's SQS event, for a message with this body (a dict is sent as JSON)."""
+    """One record of Lambda's SQS event, for a message with this body (a dict is sent as JSON).
+    Sent now unless `sent_timestamp` (ms) says otherwise: the function gives up on a decision
+    by its age on the queue."""
+    if sent_timestamp is None:
+        sent_timestamp = int(time.time() * 1000)
     text = body if isinstance(body, str) else json.dumps(body)
     message_id = message_id or str(uuid.uuid4())
     return {
@@ -66,7 +71,7 @@ def sqs_record(
 def sqs_event(
     *bodies: str | Mapping[str, Any],
     receive_count: int = 1,
-    sent_timestamp: int = SENT_TIMESTAMP,
+    sent_timestamp: int | None = None,
     message_ids: Sequence[str] | None = None,
 ) -> dict[str, Any]:
     """An SQS batch as Lambda delivers it, one record per body; message ids default to

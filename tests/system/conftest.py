@@ -50,6 +50,7 @@ def own_emulator(
 
     with ZegoEmulator(APP_ID, local.server_secret, rate_limit=calls_per_second, **options) as zego:
         monkeypatch.setenv("ZEGO_API_BASE_URL", zego.base_url)
+        monkeypatch.setenv("ZEGO_FLEET_CALLS_PER_SECOND", str(calls_per_second))
         monkeypatch.setenv("ZEGO_MAX_CALLS_PER_SECOND", str(calls_per_second))
         reset_runtime()
         yield zego

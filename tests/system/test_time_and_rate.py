@@ -48,11 +48,15 @@ def test_an_invocation_short_of_time_hands_back_what_it_could_not_do(local: Loca
     # When the first invocation runs
     poller.poll_once(wait_seconds=1)
 
-    # Then it stopped starting calls before its deadline and handed back the unfinished decisions
+    # Then it stopped starting calls before its deadline and handed back exactly the decisions it
+    # had not finished (how many it finished depends on the machine's load, not on the rule)
     first_calls = len(local.zego.calls())
     assert 0 < first_calls < 50
     assert poller.stats.invocations == 1
-    assert 0 < poller.stats.reported_failed < 10
+    resumed = local.zego.resumed_stream_ids()
+    unfinished = sum(not set(body["streamIds"]) <= resumed for body in bodies)
+    assert unfinished > 0
+    assert poller.stats.reported_failed == unfinished
     assert local.dead_letters() == []
     # ... and the decisions handed back are finished by invocations with time enough: nothing lost
     SqsPoller(
