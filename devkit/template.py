@@ -64,6 +64,23 @@ def default_function_environment(path: Path = TEMPLATE) -> dict[str, str]:
     return {name: str(value) for name, value in variables.items()}
 
 
+MODERATION_RULE_ID = "ModerationEventsRule"
+
+
+def moderation_event_pattern(
+    path: Path = TEMPLATE, parameters: Mapping[str, str] | None = None
+) -> dict[str, Any]:
+    """The EventPattern of the rule that routes moderation events to the resume queue, for the
+    template's default parameters (or `parameters`): what the CLI's `send --event-bus` defaults,
+    the demo and the local stack must match."""
+    deployment = Deployment(
+        load_template(path), dict(parameters or {"ZegoSecretName": "zego/resume-streams"})
+    )
+    pattern = deployment.resource(MODERATION_RULE_ID)["Properties"]["EventPattern"]
+    assert isinstance(pattern, dict)
+    return pattern
+
+
 REGION = "us-east-1"
 ACCOUNT_ID = "123456789012"
 STACK_NAME = "zego-stream-resume"

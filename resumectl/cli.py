@@ -19,8 +19,9 @@ from typing import Any, NoReturn
 from botocore.exceptions import BotoCoreError, ClientError
 
 from resumectl import dead_letter_queue as dlq
-from resumectl import publish
-from resumectl.aws import Clients, describe
+from resumectl import publish, routing
+from resumectl.aws import REGION_RULE, Clients, describe
+from resumectl.aws import error_code as _error_code
 from resumectl.request import (
     MAX_STREAM_IDS_PER_REQUEST,
     RequestRejected,
@@ -74,7 +75,8 @@ def build_parser() -> argparse.ArgumentParser:
         prog=PROG,
         description="Operate the resume-streams function: inspect and redrive its dead-letter queue, "
         "and send decisions that lift publishing bans on ZEGOCLOUD streams. AWS settings come "
-        "from the usual places (AWS_PROFILE, AWS_DEFAULT_REGION, AWS_ENDPOINT_URL, ...).",
+        "from the usual places (AWS_PROFILE, AWS_ENDPOINT_URL, credentials, ...). The region: "
+        f"{REGION_RULE}. Against the local stack: eval the exports `make local` prints.",
     )
     commands = parser.add_subparsers(dest="command", metavar="{dlq,send}", required=True)
     machine = _Parser(add_help=False)
@@ -192,10 +194,22 @@ def _add_send(commands: Any, machine: argparse.ArgumentParser) -> None:
     )
     parser.add_argument("--reason", metavar="TEXT", help="why the ban is lifted (logged, kept in the DLQ)")
     parser.add_argument("--request-id", metavar="TEXT", help="your reference for this decision")
-    event = parser.add_argument_group("with --event-bus")
-    event.add_argument("--source", metavar="S", help=f"event source (default {publish.DEFAULT_EVENT_SOURCE})")
+    event = parser.add_argument_group(
+        "with --event-bus",
+        "The defaults are what the stack's rule matches (template.yaml: ModerationEventSources "
+        f"{','.join(routing.EVENT_SOURCES)}; ModerationDetailTypes {','.join(routing.DETAIL_TYPES)}). "
+        "Before publishing, the bus's enabled rules are checked: when none matches the event, "
+        "EventBridge would drop it silently, so nothing is sent and the exit is 1 (also when the "
+        "rules cannot be read); --force publishes all the same, with a warning.",
+    )
+    event.add_argument("--source", metavar="S", help=f"event source (default {routing.DEFAULT_EVENT_SOURCE})")
     event.add_argument(
-        "--detail-type", metavar="T", help=f"event detail-type (default {publish.DEFAULT_DETAIL_TYPE})"
+        "--detail-type", metavar="T", help=f"event detail-type (default {routing.DEFAULT_DETAIL_TYPE})"
+    )
+    event.add_argument(
+        "--force",
+        action="store_true",
+        help="publish even when no rule on the bus matches the event, or the rules cannot be read",
     )
     schedule = parser.add_argument_group("with --at")
     schedule.add_argument("--target-arn", metavar="ARN", help="the function's or its queue's ARN")
@@ -387,10 +401,14 @@ def _send(args: argparse.Namespace, clients: Clients) -> int:
         result |= {"target": "queue", "queueUrl": args.queue_url, "messageId": message_id}
         summary = f"sent to {args.queue_url} (MessageId {message_id})"
     elif args.event_bus:
-        source = args.source or publish.DEFAULT_EVENT_SOURCE
-        detail_type = args.detail_type or publish.DEFAULT_DETAIL_TYPE
+        source = args.source or routing.DEFAULT_EVENT_SOURCE
+        detail_type = args.detail_type or routing.DEFAULT_DETAIL_TYPE
+        events = clients.get("events")
+        matching = _check_route(events, args, source=source, detail_type=detail_type, request=request)
+        if matching is None:
+            return 1
         event_id = publish.put_event(
-            clients.get("events"),
+            events,
             event_bus=args.event_bus,
             request=request,
             source=source,
@@ -402,6 +420,7 @@ def _send(args: argparse.Namespace, clients: Clients) -> int:
             "source": source,
             "detailType": detail_type,
             "eventId": event_id,
+            "matchingRules": matching,
         }
         summary = f"published on bus {args.event_bus} as {source}/{detail_type} (EventId {event_id})"
     else:
@@ -435,10 +454,42 @@ def _send(args: argparse.Namespace, clients: Clients) -> int:
     return 0
 
 
+def _check_route(
+    events: Any, args: argparse.Namespace, *, source: str, detail_type: str, request: dict[str, Any]
+) -> list[str] | None:
+    """The rules on the bus that would deliver the event; None (after one line on stderr) when
+    the event must not be sent: no rule matches, or the rules cannot be read, and no --force."""
+    where = f"bus {args.event_bus}, source {source}, detail-type {detail_type}"
+    try:
+        route = routing.check_route(
+            events, bus=args.event_bus, source=source, detail_type=detail_type, detail=request
+        )
+    except ClientError as error:
+        if _error_code(error) == "ResourceNotFoundException":
+            raise  # no such bus: PutEvents would refuse it too
+        problem = f"cannot read the rules of bus {args.event_bus} ({describe(error)})"
+        if not args.force:
+            _fail(f"{problem}; nothing sent (--force publishes without the check)")
+            return None
+        _warn(f"{problem}; publishing anyway (--force)")
+        return []
+    if route.delivered:
+        return list(route.matching)
+    problem = (
+        f"no enabled rule on {where} matches: EventBridge would drop the event "
+        f"({route.rules_seen} enabled rule(s) with a pattern checked, {route.how})"
+    )
+    if not args.force:
+        _fail(f"{problem}; nothing sent (--force publishes it anyway)")
+        return None
+    _warn(f"{problem}; publishing anyway (--force)")
+    return []
+
+
 def _check_target_options(args: argparse.Namespace) -> None:
     """Options that belong to one target are an error with another: they would be ignored."""
-    if not args.event_bus and (args.source is not None or args.detail_type is not None):
-        raise UsageError("--source and --detail-type apply only with --event-bus")
+    if not args.event_bus and (args.source is not None or args.detail_type is not None or args.force):
+        raise UsageError("--source, --detail-type and --force apply only with --event-bus")
     schedule_options = (args.target_arn, args.role_arn, args.schedule_name, args.group)
     if args.at is None:
         if any(option is not None for option in schedule_options):
@@ -522,6 +573,10 @@ def _warn_still_hidden(count: int, seconds: int) -> None:
             f"SQS shows them again within {seconds}s",
             file=sys.stderr,
         )
+
+
+def _warn(message: str) -> None:
+    print(f"{PROG}: warning: {message}", file=sys.stderr)
 
 
 def _print_json(value: dict[str, Any]) -> None:

@@ -15,7 +15,7 @@ from typing import Any
 
 from botocore.exceptions import ClientError
 
-from resumectl.aws import describe, error_code, http_status
+from resumectl.aws import describe, error_code, unsupported_action
 
 SQS_BATCH_ENTRIES = 10  # Receive/Send/Delete/ChangeMessageVisibility batch limit
 SQS_BATCH_BYTES = 256 * 1024  # the classic SendMessageBatch payload limit; a bigger body goes alone
@@ -27,19 +27,6 @@ NO_ERROR_CODE = "(none)"  # a message without ErrorCode: e.g. moved by SQS's own
 ERROR_CODE = "ErrorCode"
 ERROR_REASON = "ErrorReason"
 
-# What an SQS that does not know StartMessageMoveTask answers. AWS names UnsupportedOperation;
-# other emulators answer an unknown action with InvalidAction or a 404/501.
-MOVE_TASK_UNSUPPORTED_CODES = frozenset(
-    {
-        "UnsupportedOperation",
-        "AWS.SimpleQueueService.UnsupportedOperation",
-        "InvalidAction",
-        "UnknownOperation",
-        "UnknownOperationException",
-        "NotImplemented",
-        "NotSupported",
-    }
-)
 MOVE_TASK_POLL_SECONDS = 2.0
 
 
@@ -180,14 +167,7 @@ class MoveTaskUnsupported(Exception):
 
 def move_task_unsupported(error: ClientError) -> bool:
     """Whether an error to StartMessageMoveTask means "this SQS cannot do that" (so copy instead)."""
-    code = error_code(error)
-    if code in MOVE_TASK_UNSUPPORTED_CODES or http_status(error) in (404, 501):
-        return True
-    # moto 5.2.5 (server mode) raises NotImplementedError for the action, which its web server
-    # answers with a bare HTML "500 Internal Server Error" page. With no AWS error document to
-    # read, botocore uses the HTTP status as the code: "500". AWS always names its errors, so a
-    # code of bare digits says "not an SQS that knows this action", never a real SQS failure.
-    return code.isdigit()
+    return unsupported_action(error)
 
 
 def start_move_task(sqs: Any, *, source_arn: str, destination_arn: str) -> str:
