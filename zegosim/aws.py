@@ -14,6 +14,8 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
+from resumectl.aws import region_from
+
 REGION = "us-east-1"
 # moto accepts any credentials; these only keep boto3 from looking for real ones.
 LOCAL_CREDENTIALS = {
@@ -74,7 +76,8 @@ def client(service: str, environment: Mapping[str, str] | None = None) -> Any:
         aws_access_key_id=env.get("AWS_ACCESS_KEY_ID"),
         aws_secret_access_key=env.get("AWS_SECRET_ACCESS_KEY"),
         aws_session_token=env.get("AWS_SESSION_TOKEN"),
-        region_name=env.get("AWS_REGION") or REGION,
+        # The CLI's rule (resumectl.aws.REGION_RULE); moto's region when neither is set.
+        region_name=region_from(env) or REGION,
     ).client(service, endpoint_url=env.get("AWS_ENDPOINT_URL") or None)
 
 
