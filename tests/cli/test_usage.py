@@ -16,6 +16,8 @@ from zegosim.aws import Stack
 pytestmark = pytest.mark.enable_socket
 
 ZEGO_RESUME = Path(sys.executable).parent / "zego-resume"
+DLQ = "https://sqs.us-east-1.amazonaws.com/123456789012/dlq"
+QUEUE = "https://sqs.us-east-1.amazonaws.com/123456789012/queue"
 
 
 @pytest.mark.parametrize(
@@ -43,13 +45,19 @@ def test_every_command_has_help(argv: list[str], expected: str, capsys: pytest.C
         ([], "required: {dlq,send}"),
         (["dlq"], "required: {list,redrive}"),
         (["dlq", "list"], "--dlq-url"),
-        (["dlq", "redrive", "--dlq-url", "u"], "--queue-url"),
+        (["dlq", "redrive", "--dlq-url", DLQ], "--queue-url"),
         (["send", "--stream-id", "s"], "one of the arguments --queue-url --event-bus --at is required"),
-        (["send", "--queue-url", "u"], "one of the arguments --stream-id --stream-ids-file is required"),
-        (["dlq", "list", "--dlq-url", "u", "--samples", "many"], "is not a whole number"),
-        (["dlq", "list", "--dlq-url", "u", "--peek-seconds", "0"], "less than 1"),
-        (["dlq", "list", "--dlq-url", "u", "--peek-seconds", "43201"], "more than 43200"),
-        (["dlq", "redrive", "--dlq-url", "u", "--queue-url", "q", "--max", "0"], "less than 1"),
+        (["send", "--queue-url", QUEUE], "one of the arguments --stream-id --stream-ids-file is required"),
+        (["dlq", "list", "--dlq-url", DLQ, "--samples", "many"], "is not a whole number"),
+        (["dlq", "list", "--dlq-url", DLQ, "--peek-seconds", "0"], "less than 1"),
+        (["dlq", "list", "--dlq-url", DLQ, "--peek-seconds", "43201"], "more than 43200"),
+        (["dlq", "redrive", "--dlq-url", DLQ, "--queue-url", QUEUE, "--max", "0"], "less than 1"),
+        (["dlq", "list", "--dlq-url", "not-a-url"], "argument --dlq-url: not a URL: 'not-a-url'"),
+        (["dlq", "redrive", "--dlq-url", DLQ, "--queue-url", "not-a-url"], "--queue-url: not a URL"),
+        (["send", "--queue-url", "not-a-url", "--stream-id", "s"], "--queue-url: not a URL"),
+        (["dlq", "list", "--dlq-url", "ftp://host/1/q"], "not a URL"),
+        (["dlq", "list", "--dlq-url", "https://host"], "not a URL"),
+        (["dlq", "list", "--dlq-url", "https://host/1/q\x1b[2J"], "not a URL: 'https://host/1/q\\x1b[2J'"),
         (["send", "--at", "tomorrow", "--stream-id", "s"], "not an ISO 8601 time"),
         (["frobnicate"], "invalid choice"),
     ],
