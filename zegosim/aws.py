@@ -30,12 +30,12 @@ DEAD_LETTER_QUEUE_MAX_MESSAGE_BYTES = 1_048_576
 
 
 class MotoServer:
-    """moto's threaded server on 127.0.0.1 and a free port."""
+    """moto's threaded server on 127.0.0.1 and a free port (or `port`)."""
 
-    def __init__(self) -> None:
+    def __init__(self, port: int = 0) -> None:
         from moto.server import ThreadedMotoServer
 
-        self._server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
+        self._server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
         self.endpoint_url = ""
 
     def start(self) -> str:
