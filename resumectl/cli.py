@@ -148,7 +148,9 @@ def _add_dlq_redrive(commands: Any, machine: argparse.ArgumentParser) -> None:
         "never sends those letters twice: the next redrive only deletes them. With "
         "--include-invalid, no --error-code and no --max, SQS's StartMessageMoveTask moves them "
         "instead, where the service offers it (and unless --force-copy). Exit 1 if any message "
-        "could not be moved or deleted.",
+        "could not be moved or deleted. A redrive handles at most the letters the DLQ held when it "
+        "started: those that come back meanwhile (the function dead-letters some again at once) wait "
+        "for the next one.",
     )
     parser.add_argument(
         "--dlq-url", required=True, type=_queue_url, metavar="URL", help="the dead-letter queue's URL"
@@ -167,7 +169,8 @@ def _add_dlq_redrive(commands: Any, machine: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--include-invalid",
         action="store_true",
-        help=f"move {dlq.INVALID_REQUEST} letters too (naming it in --error-code does the same)",
+        help=f"move {dlq.INVALID_REQUEST} letters too, whatever --error-code says (naming it there "
+        "does the same)",
     )
     parser.add_argument(
         "--journal",
@@ -381,6 +384,8 @@ def _dlq_redrive(args: argparse.Namespace, clients: Clients) -> int:
             hide_seconds=args.peek_seconds,
             limit=args.max,
             journal=journal,
+            # What the DLQ holds now: letters that arrive meanwhile wait for the next redrive.
+            budget=dlq.approximate_messages(sqs, args.dlq_url, role=DLQ_ROLE),
             select=select,
             fell_back_because=fell_back_because,
         )
@@ -423,15 +428,15 @@ def _dlq_redrive(args: argparse.Namespace, clients: Clients) -> int:
 
 
 def _selection(args: argparse.Namespace) -> Callable[[dlq.SeenMessage], bool]:
-    """Which letters go back: the --error-code ones (all without it), never InvalidRequest
-    unless --include-invalid or named."""
+    """Which letters go back: the --error-code ones (all without it); InvalidRequest letters
+    only when named, or with --include-invalid."""
     wanted = set(args.error_codes or ())
 
     def select(message: dlq.SeenMessage) -> bool:
         code = message.error_code
-        if wanted and code not in wanted:
-            return False
-        return code != dlq.INVALID_REQUEST or args.include_invalid or code in wanted
+        if code == dlq.INVALID_REQUEST:
+            return bool(args.include_invalid) or code in wanted
+        return not wanted or code in wanted
 
     return select
 

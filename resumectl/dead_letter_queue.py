@@ -291,6 +291,7 @@ def copy_back(
     hide_seconds: int,
     limit: int | None,
     journal: Journal,
+    budget: int | None = None,
     select: Callable[[SeenMessage], bool] = lambda message: True,
     fell_back_because: str | None = None,
 ) -> Redrive:
@@ -300,9 +301,12 @@ def copy_back(
     Only the body goes back: it is a replayable resume request (docs/contract.md), and the error
     attributes describe the failure that is being retried, not the new attempt. A message whose
     send fails stays in the DLQ and is made visible again, and so does one `select` leaves
-    (counted in `skipped` by ErrorCode). Each send is written to the `journal` before the delete;
-    a letter the journal names was sent by an earlier redrive whose delete failed, and is only
-    deleted. A call that fails for a reason other than a message's content (access denied,
+    (counted in `skipped` by ErrorCode). At most `budget` letters are handled (moved, failed,
+    skipped or deleted as already sent): the caller passes what the DLQ held at the start, so that
+    letters which come back while it runs (the function dead-letters some again at once) wait for
+    the next redrive instead of making this one endless. Each send is written to the `journal`
+    before the delete; a letter the journal names was sent by an earlier redrive whose delete
+    failed, and is only deleted. A call that fails for a reason other than a message's content (access denied,
     throttled, ...) ends the redrive and is reported as a failure. Never raises for a send;
     raises ClientError from a receive, JournalError when the journal cannot be written.
     """
@@ -316,10 +320,12 @@ def copy_back(
     redrive = copier.redrive
     seen: set[str] = set()
     try:
-        while limit is None or copier.done() < limit:
+        while (limit is None or copier.done() < limit) and (budget is None or copier.handled() < budget):
             room = SQS_BATCH_ENTRIES
             if limit is not None:
                 room = min(room, limit - copier.done())
+            if budget is not None:
+                room = min(room, budget - copier.handled())
             batch = _receive(sqs, dead_letter_queue_url, hide_seconds, room)
             fresh = [m for m in batch if m.message_id not in seen]
             copier.hidden.extend(m.receipt_handle for m in batch if m.message_id in seen)
@@ -366,6 +372,10 @@ class _Copier:
     def done(self) -> int:
         """Letters that count towards --max: moved, failed, or deleted as already sent."""
         return self.redrive.moved + self.redrive.failures.total() + self.redrive.already_sent
+
+    def handled(self) -> int:
+        """Letters dealt with in any way, skipped ones included."""
+        return self.done() + self.redrive.skipped.total()
 
     def delete_already_sent(self, messages: list[SeenMessage]) -> None:
         if not messages:

@@ -84,6 +84,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         token_file = _write_private(stack, zego.admin_token)
         function_environment = _function_environment(resources, zego.base_url)
         exports = {
+            "LOCAL_STACK_PID": str(os.getpid()),  # `kill "$LOCAL_STACK_PID"` stops it
             **environment,
             "RESUME_QUEUE_URL": resources.stack.queue_url,
             "RESUME_QUEUE_ARN": resources.stack.queue_arn,

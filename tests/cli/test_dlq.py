@@ -172,6 +172,7 @@ def test_dlq_redrive_include_invalid_moves_every_body_back(
         (["InvalidRequest"], 2, 3),  # named: moved, --include-invalid or not
         (["30004", "InvalidRequest"], 5, 0),
         (["42004"], 0, 5),
+        (["30004", "--include-invalid"], 5, 0),  # --include-invalid adds them to the choice
     ],
 )
 def test_dlq_redrive_moves_only_the_error_codes_named(
@@ -181,7 +182,10 @@ def test_dlq_redrive_moves_only_the_error_codes_named(
     _fill(stack)
 
     # When only some codes are redriven
-    exit_code = main([*_redrive(stack), *(arg for code in codes for arg in ("--error-code", code)), "--json"])
+    options = [
+        arg for code in codes for arg in ((code,) if code.startswith("--") else ("--error-code", code))
+    ]
+    exit_code = main([*_redrive(stack), *options, "--json"])
 
     # Then only those letters moved; the others stay, visible
     assert exit_code == 0

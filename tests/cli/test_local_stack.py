@@ -132,6 +132,7 @@ def test_the_local_stack_prints_exports_the_cli_works_with_and_stops_on_ctrl_c(
     for name in ("RESUME_QUEUE_URL", "DEAD_LETTER_QUEUE_URL", "ZEGO_API_BASE_URL"):
         assert exports[name].startswith("http://127.0.0.1:"), name
     assert exports["EVENT_BUS_NAME"] == "default"
+    assert exports["LOCAL_STACK_PID"] == str(local_stack.process.pid)
     for name in (
         "ZEGO_SECRET_ID",
         "MAX_RECEIVE_COUNT",

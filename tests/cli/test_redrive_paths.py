@@ -311,3 +311,38 @@ def test_a_redrive_refuses_a_queue_that_is_not_the_dlqs_source(
     assert sqs.visible(DLQ) == ["body"]
     assert sqs.visible(QUEUE) == []
     assert "ReceiveMessage" not in sqs.calls
+
+
+def test_a_redrive_ends_even_when_letters_come_back_at_once(journal: Journal) -> None:
+    # Given three dead letters, and a function that dead-letters each replay again at once
+    sqs = FakeSqs(DLQ, QUEUE)
+    for index in range(3):
+        sqs.put(DLQ, f"body-{index}")
+    sends: list[int] = []
+
+    def dead_letter_again(entries: list[dict[str, Any]]) -> ClientError | None:
+        sends.append(len(entries))
+        if sum(sends) > 100:  # the loop this test is about: fail rather than hang
+            return client_error("AccessDenied", 403)
+        for entry in entries:
+            sqs.put(DLQ, entry["MessageBody"])
+        return None
+
+    sqs.refuse_send = dead_letter_again
+
+    # When the DLQ is copied back with the budget of what it held at the start
+    redrive = copy_back(
+        sqs,
+        dead_letter_queue_url=DLQ,
+        queue_url=QUEUE,
+        hide_seconds=30,
+        limit=None,
+        journal=journal,
+        budget=3,
+    )
+
+    # Then the three were sent once each, and the copies that came back wait for the next redrive
+    assert redrive.moved == 3
+    assert redrive.failures == {}
+    assert sum(sends) == 3
+    assert len(sqs.visible(DLQ)) == 3
