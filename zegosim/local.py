@@ -191,6 +191,7 @@ def _create_resources(args: argparse.Namespace, environment: dict[str, str]) -> 
         events.create_event_bus(Name=bus)
     events.put_rule(Name=rule, EventBusName=bus, EventPattern=json.dumps(moderation_event_pattern()))
     events.put_targets(Rule=rule, EventBusName=bus, Targets=[{"Id": "resume-queue", "Arn": stack.queue_arn}])
+    # HOOK (rate ledger): the fleet's rate ledger table, and the variables that name it.
     return _Resources(stack, bus, rule, _create_rate_ledger(environment))
 
 

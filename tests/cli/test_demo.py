@@ -40,7 +40,9 @@ class Run:
         return Path(match.group(1))
 
 
-def _demo(*args: str) -> Run:
+def _demo(*args: str, tmp: Path) -> Run:
+    environment = {name: value for name, value in os.environ.items() if not name.startswith("AWS_")}
+    environment["TMPDIR"] = str(tmp)  # the run's log directory lands in pytest's, not in /tmp
     completed = subprocess.run(  # noqa: S603 - this virtualenv's python
         [sys.executable, "-m", "zegosim.demo", *args],
         cwd=ROOT,
@@ -48,19 +50,19 @@ def _demo(*args: str) -> Run:
         text=True,
         timeout=RUN_SECONDS,
         check=False,
-        env={name: value for name, value in os.environ.items() if not name.startswith("AWS_")},
+        env=environment,
     )
     return Run(completed.returncode, completed.stdout, completed.stderr)
 
 
 @pytest.fixture(scope="module")
-def quiet_run() -> Run:
-    return _demo("--requests", "5", "--fault-rate", "0")
+def quiet_run(tmp_path_factory: pytest.TempPathFactory) -> Run:
+    return _demo("--requests", "5", "--fault-rate", "0", tmp=tmp_path_factory.mktemp("demo"))
 
 
 @pytest.fixture(scope="module")
-def faulty_run() -> Run:
-    return _demo("--requests", "5", "--fault-rate", "0.3", "--seed", "3")
+def faulty_run(tmp_path_factory: pytest.TempPathFactory) -> Run:
+    return _demo("--requests", "5", "--fault-rate", "0.3", "--seed", "3", tmp=tmp_path_factory.mktemp("demo"))
 
 
 @pytest.mark.parametrize("which", ["quiet_run", "faulty_run"])
@@ -114,14 +116,15 @@ def test_a_progress_line_is_printed_only_when_something_changed(
 
 def test_each_run_writes_its_function_log_to_a_path_of_its_own(quiet_run: Run, faulty_run: Run) -> None:
     assert quiet_run.log_path != faulty_run.log_path
+    assert quiet_run.log_path.parent.name.startswith("zego-resume-demo-")
     for run in (quiet_run, faulty_run):
         assert run.log_path.is_file()
         assert '"decision settled"' in run.log_path.read_text()
         assert f"function log: {run.log_path}" in run.err  # said at the start too
 
 
-def test_help_gives_the_make_usage_and_each_options_range_and_default() -> None:
-    run = _demo("--help")
+def test_help_gives_the_make_usage_and_each_options_range_and_default(tmp_path: Path) -> None:
+    run = _demo("--help", tmp=tmp_path)
     assert run.code == 0
     assert run.out.startswith('usage: make demo DEMO_ARGS="[--requests N]')
     text = " ".join(run.out.split())
@@ -130,8 +133,8 @@ def test_help_gives_the_make_usage_and_each_options_range_and_default() -> None:
     assert "(default 7)" in text
 
 
-def test_an_option_out_of_range_is_a_usage_error() -> None:
-    run = _demo("--requests", "0")
+def test_an_option_out_of_range_is_a_usage_error(tmp_path: Path) -> None:
+    run = _demo("--requests", "0", tmp=tmp_path)
     assert run.code == 2
     assert 'usage: make demo DEMO_ARGS="' in run.err
     assert "--requests must be within 1..5000" in run.err
