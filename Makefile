@@ -11,6 +11,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 PYTEST_ARGS ?=
 DEMO_ARGS ?=
+LOCAL_ARGS ?=
 BENCH_ARGS ?=
 
 # The template's tools (SAM CLI + cfn-lint, and checkov) each need pins that clash with .venv's and
@@ -21,7 +22,7 @@ TOOLS_STAMP := $(TOOLS)/.installed
 # No telemetry; no container: nothing is fetched but the layer's packages, from PyPI.
 SAM_ENV := PATH="$(dir $(PYTHON312)):$$PATH" SAM_CLI_TELEMETRY=0
 
-.PHONY: install tools demo test lint lint-template build bench format clean
+.PHONY: install tools demo local test lint lint-template build bench format clean
 
 install: $(STAMP)
 
@@ -42,6 +43,11 @@ $(STAMP): requirements-dev.txt layers/dependencies/requirements.txt layers/depen
 # The main job on the embedded local stack: moto, the ZEGO emulator, the Lambda SQS poller.
 demo: install
 	$(BIN)/python -m zegosim.demo $(DEMO_ARGS)
+
+# The local stack until Ctrl-C: moto and the ZEGO emulator on 127.0.0.1, the stack's resources,
+# `export` lines on stdout (docs/cli.md). LOCAL_ARGS="--with-function" also runs the function.
+local: install
+	@$(BIN)/python -m zegosim.local $(LOCAL_ARGS)
 
 tools: $(TOOLS_STAMP)
 

@@ -170,6 +170,21 @@ def _logical_id(value: Any) -> str:
     raise ValueError(f"not a reference to a resource: {value!r}")
 
 
+MODERATION_RULE_ID = "ModerationEventsRule"
+
+
+def moderation_event_pattern(
+    path: Path = TEMPLATE, parameters: Mapping[str, str] | None = None
+) -> dict[str, Any]:
+    """The EventPattern of the rule that routes moderation events to the resume queue, for the
+    template's default parameters (or `parameters`): what the CLI's `send --event-bus` defaults,
+    the demo and the local stack must match."""
+    deployment = default_deployment(path, **dict(parameters or {}))
+    pattern = deployment.resource(MODERATION_RULE_ID)["Properties"]["EventPattern"]
+    assert isinstance(pattern, dict)
+    return pattern
+
+
 REGION = "us-east-1"
 ACCOUNT_ID = "123456789012"
 STACK_NAME = "zego-stream-resume"

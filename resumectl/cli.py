@@ -1,26 +1,30 @@
 """`zego-resume`: inspect and redrive the dead-letter queue, send resume decisions.
 
-Exit codes: 0 success; 1 the command ran and failed (an AWS error, named by its code, or messages
-that could not be moved); 2 bad arguments (nothing was sent); 130 interrupted.
-Every error is one line on stderr; --json puts a machine-readable result on stdout.
+Exit codes: 0 success; 1 the command ran and failed (an AWS error, named by its code, messages
+that could not be moved or deleted, an event no rule would deliver); 2 bad arguments (nothing was
+sent); 130 interrupted. Every error is one line on stderr; --json puts a machine-readable result on
+stdout. Text from a queue is shown with its non-printable characters escaped (resumectl.terminal).
 """
 
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 import time
+from collections import Counter
 from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, NoReturn
+from urllib.parse import urlsplit
 
 from botocore.exceptions import BotoCoreError, ClientError
 
 from resumectl import dead_letter_queue as dlq
-from resumectl import publish
-from resumectl.aws import Clients, describe
+from resumectl import publish, routing
+from resumectl.aws import REGION_RULE, Clients, describe
+from resumectl.aws import error_code as _error_code
+from resumectl.journal import Journal, JournalError, default_directory
 from resumectl.request import (
     MAX_STREAM_IDS_PER_REQUEST,
     RequestRejected,
@@ -28,6 +32,7 @@ from resumectl.request import (
     parse_sequence,
     read_stream_ids,
 )
+from resumectl.terminal import printable, safe_json
 
 PROG = "zego-resume"
 DEFAULT_PEEK_SECONDS = 30
@@ -60,6 +65,12 @@ def main(argv: list[str] | None = None) -> int:
         return handler(args, Clients())
     except UsageError as error:
         return _usage_error(args.parser, str(error))
+    except dlq.QueueMissing as error:
+        return _fail(str(error))
+    except dlq.NotTheSourceQueue as error:
+        return _usage_error(args.parser, f"{error}; nothing moved")
+    except JournalError as error:
+        return _fail(f"{error}; nothing more moved (--journal DIR names another directory)")
     except (ClientError, BotoCoreError) as error:
         return _fail(describe(error))
     except publish.EventRejected as error:
@@ -74,7 +85,8 @@ def build_parser() -> argparse.ArgumentParser:
         prog=PROG,
         description="Operate the resume-streams function: inspect and redrive its dead-letter queue, "
         "and send decisions that lift publishing bans on ZEGOCLOUD streams. AWS settings come "
-        "from the usual places (AWS_PROFILE, AWS_DEFAULT_REGION, AWS_ENDPOINT_URL, ...).",
+        "from the usual places (AWS_PROFILE, AWS_ENDPOINT_URL, credentials, ...). The region: "
+        f"{REGION_RULE}. Against the local stack: eval the exports `make local` prints.",
     )
     commands = parser.add_subparsers(dest="command", metavar="{dlq,send}", required=True)
     machine = _Parser(add_help=False)
@@ -96,9 +108,12 @@ def _add_dlq_list(commands: Any, machine: argparse.ArgumentParser) -> None:
         description="Count the DLQ's messages by ErrorCode (and ErrorReason) and show sample bodies, "
         "without consuming them. Listing receives every message, which hides it from other "
         "consumers for at most --peek-seconds; the messages are made visible again as soon as the "
-        "count is done.",
+        "count is done. Each sample shows its body, ErrorReason and ErrorMessage; characters that "
+        "are not printable (terminal escape sequences among them) are shown escaped (\\x1b, ...).",
     )
-    parser.add_argument("--dlq-url", required=True, metavar="URL", help="the dead-letter queue's URL")
+    parser.add_argument(
+        "--dlq-url", required=True, type=_queue_url, metavar="URL", help="the dead-letter queue's URL"
+    )
     parser.add_argument(
         "--samples",
         type=_count(0),
@@ -123,13 +138,47 @@ def _add_dlq_redrive(commands: Any, machine: argparse.ArgumentParser) -> None:
         parents=[machine],
         help="send dead letters back to the source queue for a replay",
         description="Move the DLQ's messages back to the source queue, where the function replays "
-        "them (each body is a resume request holding only the stream ids that failed). Uses SQS's "
-        "StartMessageMoveTask where the service offers it; otherwise (or with --force-copy or "
-        "--max) receives each message, sends its body to the queue and deletes it from the DLQ "
-        "only once the send succeeded. Exit 1 if any message could not be moved.",
+        "them (each body is a resume request holding only the stream ids that failed). "
+        "--queue-url must be the DLQ's source queue: its RedrivePolicy must name the DLQ, or "
+        "nothing moves (exit 2). InvalidRequest letters are left in the DLQ unless you pass "
+        "--include-invalid (their bodies fail validation again; fix them first); --error-code "
+        "moves only the codes named. Letters are copied one by one: received, their bodies sent to "
+        "the queue, deleted from the DLQ only once the send succeeded. Each send is written to a "
+        "journal (--journal) before the delete, so that a redrive whose delete failed (exit 1) "
+        "never sends those letters twice: the next redrive only deletes them. With "
+        "--include-invalid, no --error-code and no --max, SQS's StartMessageMoveTask moves them "
+        "instead, where the service offers it (and unless --force-copy). Exit 1 if any message "
+        "could not be moved or deleted. A redrive handles at most the letters the DLQ held when it "
+        "started: those that come back meanwhile (the function dead-letters some again at once) wait "
+        "for the next one.",
     )
-    parser.add_argument("--dlq-url", required=True, metavar="URL", help="the dead-letter queue's URL")
-    parser.add_argument("--queue-url", required=True, metavar="URL", help="the source queue's URL")
+    parser.add_argument(
+        "--dlq-url", required=True, type=_queue_url, metavar="URL", help="the dead-letter queue's URL"
+    )
+    parser.add_argument(
+        "--queue-url", required=True, type=_queue_url, metavar="URL", help="the DLQ's source queue's URL"
+    )
+    parser.add_argument(
+        "--error-code",
+        action="append",
+        dest="error_codes",
+        metavar="CODE",
+        help=f"move only letters with this ErrorCode (repeat for more; {dlq.NO_ERROR_CODE} for "
+        "letters without one, moved by SQS's own redrive policy)",
+    )
+    parser.add_argument(
+        "--include-invalid",
+        action="store_true",
+        help=f"move {dlq.INVALID_REQUEST} letters too, whatever --error-code says (naming it there "
+        "does the same)",
+    )
+    parser.add_argument(
+        "--journal",
+        type=Path,
+        metavar="DIR",
+        help="where sends are recorded until their delete succeeds "
+        "(default $XDG_STATE_HOME/zego-resume/redrive, else ~/.local/state/zego-resume/redrive)",
+    )
     parser.add_argument(
         "--max",
         type=_count(1),
@@ -162,7 +211,9 @@ def _add_send(commands: Any, machine: argparse.ArgumentParser) -> None:
         "first; an invalid one is never sent (exit 2).",
     )
     target = parser.add_mutually_exclusive_group(required=True)
-    target.add_argument("--queue-url", metavar="URL", help="send the request to this SQS queue")
+    target.add_argument(
+        "--queue-url", type=_queue_url, metavar="URL", help="send the request to this SQS queue"
+    )
     target.add_argument("--event-bus", metavar="NAME", help="publish the request on this EventBridge bus")
     target.add_argument(
         "--at",
@@ -192,10 +243,22 @@ def _add_send(commands: Any, machine: argparse.ArgumentParser) -> None:
     )
     parser.add_argument("--reason", metavar="TEXT", help="why the ban is lifted (logged, kept in the DLQ)")
     parser.add_argument("--request-id", metavar="TEXT", help="your reference for this decision")
-    event = parser.add_argument_group("with --event-bus")
-    event.add_argument("--source", metavar="S", help=f"event source (default {publish.DEFAULT_EVENT_SOURCE})")
+    event = parser.add_argument_group(
+        "with --event-bus",
+        "The defaults are what the stack's rule matches (template.yaml: ModerationEventSources "
+        f"{','.join(routing.EVENT_SOURCES)}; ModerationDetailTypes {','.join(routing.DETAIL_TYPES)}). "
+        "Before publishing, the bus's enabled rules are checked: when none matches the event, "
+        "EventBridge would drop it silently, so nothing is sent and the exit is 1 (also when the "
+        "rules cannot be read); --force publishes all the same, with a warning.",
+    )
+    event.add_argument("--source", metavar="S", help=f"event source (default {routing.DEFAULT_EVENT_SOURCE})")
     event.add_argument(
-        "--detail-type", metavar="T", help=f"event detail-type (default {publish.DEFAULT_DETAIL_TYPE})"
+        "--detail-type", metavar="T", help=f"event detail-type (default {routing.DEFAULT_DETAIL_TYPE})"
+    )
+    event.add_argument(
+        "--force",
+        action="store_true",
+        help="publish even when no rule on the bus matches the event, or the rules cannot be read",
     )
     schedule = parser.add_argument_group("with --at")
     schedule.add_argument("--target-arn", metavar="ARN", help="the function's or its queue's ARN")
@@ -210,9 +273,13 @@ def _add_send(commands: Any, machine: argparse.ArgumentParser) -> None:
 # --- dlq list ---------------------------------------------------------------------------------
 
 
+DLQ_ROLE = "the DLQ (--dlq-url)"
+SOURCE_ROLE = "the source queue (--queue-url)"
+
+
 def _dlq_list(args: argparse.Namespace, clients: Clients) -> int:
     sqs = clients.get("sqs")
-    approximate = dlq.approximate_messages(sqs, args.dlq_url)  # also: the queue exists
+    approximate = dlq.approximate_messages(sqs, args.dlq_url, role=DLQ_ROLE)  # also: the queue exists
     with dlq.peek(sqs, args.dlq_url, hide_seconds=args.peek_seconds, limit=args.limit) as peeked:
         counts = dlq.count_by_error_code(peeked.messages, samples=args.samples)
     _warn_still_hidden(peeked.unrestored, args.peek_seconds)
@@ -229,7 +296,14 @@ def _dlq_list(args: argparse.Namespace, clients: Clients) -> int:
                         "errorCode": group.error_code,
                         "count": group.count,
                         "errorReasons": group.reasons,
-                        "samples": group.samples,
+                        "samples": [
+                            {
+                                "body": sample.body,
+                                "errorReason": sample.error_reason,
+                                "errorMessage": sample.error_message,
+                            }
+                            for sample in group.samples
+                        ],
                     }
                     for group in counts
                 ],
@@ -244,15 +318,20 @@ def _dlq_list(args: argparse.Namespace, clients: Clients) -> int:
     if not counts:
         print("no messages")
         return 0
-    width = max(len("ErrorCode"), *(len(group.error_code) for group in counts))
+    codes = [printable(group.error_code) for group in counts]
+    width = max(len("ErrorCode"), *(len(code) for code in codes))
     print()
     print(f"{'ErrorCode':<{width}}  count")
-    for group in counts:
-        print(f"{group.error_code:<{width}}  {group.count}")
+    for code, group in zip(codes, counts, strict=True):
+        print(f"{code:<{width}}  {group.count}")
         for reason, count in sorted(group.reasons.items(), key=lambda item: (-item[1], item[0])):
-            print(f"  ErrorReason {reason}: {count}")
+            print(f"  ErrorReason {printable(reason)}: {count}")
         for sample in group.samples:
-            print(f"  sample: {sample}")
+            print(f"  sample: {printable(sample.body)}")
+            if sample.error_reason:
+                print(f"    ErrorReason: {printable(sample.error_reason)}")
+            if sample.error_message:
+                print(f"    ErrorMessage: {printable(sample.error_message)}")
     return 0
 
 
@@ -261,13 +340,26 @@ def _dlq_list(args: argparse.Namespace, clients: Clients) -> int:
 
 def _dlq_redrive(args: argparse.Namespace, clients: Clients) -> int:
     sqs = clients.get("sqs")
-    # Both ARNs up front: they prove both queues exist before anything moves.
-    dlq_arn = dlq.queue_arn(sqs, args.dlq_url)
-    queue_arn = dlq.queue_arn(sqs, args.queue_url)
+    # Both queues up front, before anything moves: they exist, and the target is the DLQ's source.
+    dlq_arn = dlq.queue_arn(sqs, args.dlq_url, role=DLQ_ROLE)
+    queue_arn = dlq.check_source_queue(
+        sqs, queue_url=args.queue_url, dead_letter_queue_arn=dlq_arn, role=SOURCE_ROLE
+    )
+    select = _selection(args)
     if args.dry_run:
-        return _dry_run(args, sqs)
+        return _dry_run(args, sqs, select)
     redrive: dlq.Redrive | None = None
-    fell_back_because = "--force-copy" if args.force_copy else "--max" if args.max else None
+    fell_back_because = (
+        "--force-copy"
+        if args.force_copy
+        else "--max"
+        if args.max
+        else "--error-code"
+        if args.error_codes
+        else f"{dlq.INVALID_REQUEST} letters are left (a move task would move them)"
+        if not args.include_invalid
+        else None
+    )
     if fell_back_because is None:
         try:
             # One attempt: an "unsupported" answer should fall back at once (moto's is a 500,
@@ -282,13 +374,19 @@ def _dlq_redrive(args: argparse.Namespace, clients: Clients) -> int:
             redrive = dlq.follow_move_task(
                 sqs, source_arn=dlq_arn, task_handle=handle, wait_seconds=args.wait_seconds
             )
+    journal: Journal | None = None
     if redrive is None:
+        journal = Journal(args.journal or default_directory(), args.dlq_url)
         redrive = dlq.copy_back(
             sqs,
             dead_letter_queue_url=args.dlq_url,
             queue_url=args.queue_url,
             hide_seconds=args.peek_seconds,
             limit=args.max,
+            journal=journal,
+            # What the DLQ holds now: letters that arrive meanwhile wait for the next redrive.
+            budget=dlq.approximate_messages(sqs, args.dlq_url, role=DLQ_ROLE),
+            select=select,
             fell_back_because=fell_back_because,
         )
     _warn_still_hidden(redrive.unrestored, args.peek_seconds)
@@ -303,7 +401,10 @@ def _dlq_redrive(args: argparse.Namespace, clients: Clients) -> int:
                 "moved": redrive.moved,
                 "failed": failed,
                 "failures": dict(redrive.failures),
+                "skipped": dict(redrive.skipped),
+                "alreadySent": redrive.already_sent,
                 "sentNotDeleted": redrive.sent_not_deleted,
+                "journal": str(journal.path) if journal is not None else None,
                 "taskHandle": redrive.task_handle,
                 "taskStatus": redrive.task_status,
                 "fellBackBecause": redrive.fell_back_because,
@@ -311,17 +412,49 @@ def _dlq_redrive(args: argparse.Namespace, clients: Clients) -> int:
         )
     else:
         _print_redrive(args, redrive)
-    if redrive.sent_not_deleted:
-        print(
-            f"{PROG}: warning: {redrive.sent_not_deleted} message(s) were sent back but could not be "
-            "deleted from the DLQ; a second redrive would replay them again (harmless: lifting a "
-            "ban twice changes nothing)",
-            file=sys.stderr,
-        )
+    _say_skipped(redrive.skipped, args)
+    status = 0
     if failed:
         codes = ", ".join(f"{code}: {count}" for code, count in redrive.failures.most_common())
-        return _fail(f"{failed} message(s) not moved ({codes}); they stay in the DLQ")
-    return 0
+        status = _fail(f"{failed} message(s) not moved ({codes}); they stay in the DLQ")
+    if redrive.sent_not_deleted:
+        assert journal is not None  # only a copy deletes
+        status = _fail(
+            f"{redrive.sent_not_deleted} message(s) were sent back but could not be deleted from the "
+            f"DLQ; {journal.path} records them, and the next redrive deletes them without sending "
+            "them again (run it with the same --journal)"
+        )
+    return status
+
+
+def _selection(args: argparse.Namespace) -> Callable[[dlq.SeenMessage], bool]:
+    """Which letters go back: the --error-code ones (all without it); InvalidRequest letters
+    only when named, or with --include-invalid."""
+    wanted = set(args.error_codes or ())
+
+    def select(message: dlq.SeenMessage) -> bool:
+        code = message.error_code
+        if code == dlq.INVALID_REQUEST:
+            return bool(args.include_invalid) or code in wanted
+        return not wanted or code in wanted
+
+    return select
+
+
+def _say_skipped(skipped: Counter[str], args: argparse.Namespace) -> None:
+    """Where the letters left in the DLQ are said, and how to move them too (stderr: not the result)."""
+    invalid = skipped.get(dlq.INVALID_REQUEST, 0)
+    if invalid:
+        print(
+            f"skipped {invalid} {dlq.INVALID_REQUEST} letter(s): their bodies fail validation again "
+            "(see `zego-resume dlq list`); fix and send them anew, or pass --include-invalid to move "
+            "them as they are",
+            file=sys.stderr,
+        )
+    others = {code: count for code, count in skipped.items() if code != dlq.INVALID_REQUEST}
+    if others:
+        listed = ", ".join(f"{printable(code)}: {count}" for code, count in sorted(others.items()))
+        print(f"left {sum(others.values())} letter(s) not named by --error-code ({listed})", file=sys.stderr)
 
 
 def _print_redrive(args: argparse.Namespace, redrive: dlq.Redrive) -> None:
@@ -335,13 +468,20 @@ def _print_redrive(args: argparse.Namespace, redrive: dlq.Redrive) -> None:
         return
     how = f" (copied: {redrive.fell_back_because})" if redrive.fell_back_because else " (copied)"
     print(f"moved {redrive.moved} message(s) from {args.dlq_url} to {args.queue_url}{how}")
+    if redrive.already_sent:
+        print(
+            f"deleted {redrive.already_sent} letter(s) from the DLQ that an earlier redrive had sent "
+            "back already (not sent again)"
+        )
 
 
-def _dry_run(args: argparse.Namespace, sqs: Any) -> int:
-    approximate = dlq.approximate_messages(sqs, args.dlq_url)
+def _dry_run(args: argparse.Namespace, sqs: Any, select: Callable[[dlq.SeenMessage], bool]) -> int:
+    approximate = dlq.approximate_messages(sqs, args.dlq_url, role=DLQ_ROLE)
     limit = args.max or dlq.DEFAULT_PEEK_LIMIT
-    with dlq.peek(sqs, args.dlq_url, hide_seconds=args.peek_seconds, limit=limit) as peeked:
-        would_move = len(peeked.messages)
+    with dlq.peek(sqs, args.dlq_url, hide_seconds=args.peek_seconds, limit=dlq.DEFAULT_PEEK_LIMIT) as peeked:
+        chosen = [message for message in peeked.messages if select(message)]
+        skipped = Counter(message.error_code for message in peeked.messages if not select(message))
+    would_move = min(len(chosen), limit)
     _warn_still_hidden(peeked.unrestored, args.peek_seconds)
     if args.json:
         _print_json(
@@ -351,6 +491,7 @@ def _dry_run(args: argparse.Namespace, sqs: Any) -> int:
                 "dryRun": True,
                 "approximateNumberOfMessages": approximate,
                 "wouldMove": would_move,
+                "skipped": dict(skipped),
                 "moved": 0,
             }
         )
@@ -359,6 +500,7 @@ def _dry_run(args: argparse.Namespace, sqs: Any) -> int:
             f"dry run: would move {would_move} message(s) from {args.dlq_url} to {args.queue_url}; "
             "nothing moved"
         )
+    _say_skipped(skipped, args)
     return 0
 
 
@@ -383,14 +525,23 @@ def _send(args: argparse.Namespace, clients: Clients) -> int:
 
     result: dict[str, Any] = {"request": request}
     if args.queue_url:
-        message_id = publish.send_to_queue(clients.get("sqs"), queue_url=args.queue_url, request=request)
+        try:
+            message_id = publish.send_to_queue(clients.get("sqs"), queue_url=args.queue_url, request=request)
+        except ClientError as error:
+            if _error_code(error) in dlq.NON_EXISTENT_QUEUE_CODES:
+                raise dlq.QueueMissing("the queue (--queue-url)", args.queue_url, error) from error
+            raise
         result |= {"target": "queue", "queueUrl": args.queue_url, "messageId": message_id}
         summary = f"sent to {args.queue_url} (MessageId {message_id})"
     elif args.event_bus:
-        source = args.source or publish.DEFAULT_EVENT_SOURCE
-        detail_type = args.detail_type or publish.DEFAULT_DETAIL_TYPE
+        source = args.source or routing.DEFAULT_EVENT_SOURCE
+        detail_type = args.detail_type or routing.DEFAULT_DETAIL_TYPE
+        events = clients.get("events")
+        matching = _check_route(events, args, source=source, detail_type=detail_type, request=request)
+        if matching is None:
+            return 1
         event_id = publish.put_event(
-            clients.get("events"),
+            events,
             event_bus=args.event_bus,
             request=request,
             source=source,
@@ -402,6 +553,7 @@ def _send(args: argparse.Namespace, clients: Clients) -> int:
             "source": source,
             "detailType": detail_type,
             "eventId": event_id,
+            "matchingRules": matching,
         }
         summary = f"published on bus {args.event_bus} as {source}/{detail_type} (EventId {event_id})"
     else:
@@ -435,10 +587,42 @@ def _send(args: argparse.Namespace, clients: Clients) -> int:
     return 0
 
 
+def _check_route(
+    events: Any, args: argparse.Namespace, *, source: str, detail_type: str, request: dict[str, Any]
+) -> list[str] | None:
+    """The rules on the bus that would deliver the event; None (after one line on stderr) when
+    the event must not be sent: no rule matches, or the rules cannot be read, and no --force."""
+    where = f"bus {args.event_bus}, source {source}, detail-type {detail_type}"
+    try:
+        route = routing.check_route(
+            events, bus=args.event_bus, source=source, detail_type=detail_type, detail=request
+        )
+    except ClientError as error:
+        if _error_code(error) == "ResourceNotFoundException":
+            raise  # no such bus: PutEvents would refuse it too
+        problem = f"cannot read the rules of bus {args.event_bus} ({describe(error)})"
+        if not args.force:
+            _fail(f"{problem}; nothing sent (--force publishes without the check)")
+            return None
+        _warn(f"{problem}; publishing anyway (--force)")
+        return []
+    if route.delivered:
+        return list(route.matching)
+    problem = (
+        f"no enabled rule on {where} matches: EventBridge would drop the event "
+        f"({route.rules_seen} enabled rule(s) with a pattern checked, {route.how})"
+    )
+    if not args.force:
+        _fail(f"{problem}; nothing sent (--force publishes it anyway)")
+        return None
+    _warn(f"{problem}; publishing anyway (--force)")
+    return []
+
+
 def _check_target_options(args: argparse.Namespace) -> None:
     """Options that belong to one target are an error with another: they would be ignored."""
-    if not args.event_bus and (args.source is not None or args.detail_type is not None):
-        raise UsageError("--source and --detail-type apply only with --event-bus")
+    if not args.event_bus and (args.source is not None or args.detail_type is not None or args.force):
+        raise UsageError("--source, --detail-type and --force apply only with --event-bus")
     schedule_options = (args.target_arn, args.role_arn, args.schedule_name, args.group)
     if args.at is None:
         if any(option is not None for option in schedule_options):
@@ -467,6 +651,16 @@ def _read_stream_ids_file(path: str) -> list[str]:
 
 
 # --- argument types and output ----------------------------------------------------------------
+
+
+def _queue_url(text: str) -> str:
+    """An SQS queue URL: http(s)://host/path, printable ASCII, checked before any call."""
+    parts = urlsplit(text) if text.isascii() and text.isprintable() and " " not in text else None
+    if parts is None or parts.scheme not in ("http", "https") or not parts.netloc or parts.path in ("", "/"):
+        raise argparse.ArgumentTypeError(
+            f"not a URL: '{printable(text)}' (a queue URL is https://host/account/name)"
+        )
+    return text
 
 
 def _count(minimum: int) -> Callable[[str], int]:
@@ -524,12 +718,16 @@ def _warn_still_hidden(count: int, seconds: int) -> None:
         )
 
 
+def _warn(message: str) -> None:
+    print(f"{PROG}: warning: {printable(message)}", file=sys.stderr)
+
+
 def _print_json(value: dict[str, Any]) -> None:
-    print(json.dumps(value, indent=2, ensure_ascii=False))
+    print(safe_json(value))
 
 
 def _fail(message: str) -> int:
-    print(f"{PROG}: error: {message}", file=sys.stderr)
+    print(f"{PROG}: error: {printable(message)}", file=sys.stderr)
     return 1
 
 

@@ -6,6 +6,7 @@ errors unchanged; the CLI turns them into one line.
 
 from __future__ import annotations
 
+import json
 import time
 from collections import Counter
 from collections.abc import Callable, Iterator
@@ -15,7 +16,8 @@ from typing import Any
 
 from botocore.exceptions import ClientError
 
-from resumectl.aws import describe, error_code, http_status
+from resumectl.aws import describe, error_code, unsupported_action
+from resumectl.journal import Journal
 
 SQS_BATCH_ENTRIES = 10  # Receive/Send/Delete/ChangeMessageVisibility batch limit
 SQS_BATCH_BYTES = 256 * 1024  # the classic SendMessageBatch payload limit; a bigger body goes alone
@@ -26,20 +28,11 @@ DEFAULT_PEEK_LIMIT = 10_000
 NO_ERROR_CODE = "(none)"  # a message without ErrorCode: e.g. moved by SQS's own redrive policy
 ERROR_CODE = "ErrorCode"
 ERROR_REASON = "ErrorReason"
+ERROR_MESSAGE = "ErrorMessage"
+# A letter whose body the function refused as a request: replaying it fails the same way.
+INVALID_REQUEST = "InvalidRequest"
+NON_EXISTENT_QUEUE_CODES = frozenset({"AWS.SimpleQueueService.NonExistentQueue", "QueueDoesNotExist"})
 
-# What an SQS that does not know StartMessageMoveTask answers. AWS names UnsupportedOperation;
-# other emulators answer an unknown action with InvalidAction or a 404/501.
-MOVE_TASK_UNSUPPORTED_CODES = frozenset(
-    {
-        "UnsupportedOperation",
-        "AWS.SimpleQueueService.UnsupportedOperation",
-        "InvalidAction",
-        "UnknownOperation",
-        "UnknownOperationException",
-        "NotImplemented",
-        "NotSupported",
-    }
-)
 MOVE_TASK_POLL_SECONDS = 2.0
 
 
@@ -53,6 +46,21 @@ class SeenMessage:
     @property
     def error_code(self) -> str:
         return self.attributes.get(ERROR_CODE) or NO_ERROR_CODE
+
+    @property
+    def error_reason(self) -> str | None:
+        return self.attributes.get(ERROR_REASON) or None
+
+    @property
+    def error_message(self) -> str | None:
+        return self.attributes.get(ERROR_MESSAGE) or None
+
+
+@dataclass(frozen=True)
+class Sample:
+    body: str  # cut to SAMPLE_CHARS
+    error_reason: str | None
+    error_message: str | None
 
 
 @dataclass
@@ -69,23 +77,66 @@ class ErrorCodeCount:
     error_code: str
     count: int
     reasons: dict[str, int]  # ErrorReason -> count, for the messages that carry one
-    samples: list[str]  # bodies, cut to SAMPLE_CHARS
+    samples: list[Sample]
 
 
 SAMPLE_CHARS = 200
 
 
-def queue_arn(sqs: Any, queue_url: str) -> str:
-    """The queue's ARN; a missing queue raises ClientError (AWS.SimpleQueueService.NonExistentQueue)."""
-    attributes = sqs.get_queue_attributes(QueueUrl=queue_url, AttributeNames=["QueueArn"])["Attributes"]
-    return str(attributes["QueueArn"])
+class QueueMissing(Exception):
+    """A queue the command names does not exist; `role` says which one (the DLQ, the source queue)."""
+
+    def __init__(self, role: str, queue_url: str, error: ClientError) -> None:
+        super().__init__(f"{role} {queue_url} does not exist ({describe(error)})")
+        self.role = role
+        self.queue_url = queue_url
 
 
-def approximate_messages(sqs: Any, queue_url: str) -> int:
+def queue_attributes(sqs: Any, queue_url: str, names: list[str], *, role: str) -> dict[str, str]:
+    """Some attributes of a queue. Raises QueueMissing naming `role` (e.g. "the DLQ (--dlq-url)")
+    when there is no such queue, ClientError for any other refusal."""
+    try:
+        attributes = sqs.get_queue_attributes(QueueUrl=queue_url, AttributeNames=names)["Attributes"]
+    except ClientError as error:
+        if error_code(error) in NON_EXISTENT_QUEUE_CODES:
+            raise QueueMissing(role, queue_url, error) from error
+        raise
+    return {str(name): str(value) for name, value in attributes.items()}
+
+
+def queue_arn(sqs: Any, queue_url: str, *, role: str = "the queue") -> str:
+    """The queue's ARN; raises QueueMissing when there is no such queue."""
+    return queue_attributes(sqs, queue_url, ["QueueArn"], role=role)["QueueArn"]
+
+
+class NotTheSourceQueue(Exception):
+    """A redrive target whose RedrivePolicy does not send its dead letters to this DLQ."""
+
+
+def check_source_queue(sqs: Any, *, queue_url: str, dead_letter_queue_arn: str, role: str) -> str:
+    """The source queue's ARN, once its RedrivePolicy is seen to name the DLQ as its
+    deadLetterTargetArn. Raises NotTheSourceQueue otherwise, QueueMissing when it does not exist."""
+    attributes = queue_attributes(sqs, queue_url, ["QueueArn", "RedrivePolicy"], role=role)
+    policy_text = attributes.get("RedrivePolicy")
+    if not policy_text:
+        raise NotTheSourceQueue(
+            f"{role} {queue_url} has no RedrivePolicy: it is not the source queue of this DLQ"
+        )
+    try:
+        target = json.loads(policy_text).get("deadLetterTargetArn")
+    except (ValueError, AttributeError):
+        target = None
+    if target != dead_letter_queue_arn:
+        raise NotTheSourceQueue(
+            f"{role} {queue_url} sends its dead letters to {target or 'nowhere readable'}, not to this "
+            f"DLQ ({dead_letter_queue_arn}): it is not the source queue of these letters"
+        )
+    return attributes["QueueArn"]
+
+
+def approximate_messages(sqs: Any, queue_url: str, *, role: str = "the queue") -> int:
     """ApproximateNumberOfMessages: visible messages, as SQS estimates them."""
-    attributes = sqs.get_queue_attributes(QueueUrl=queue_url, AttributeNames=["ApproximateNumberOfMessages"])[
-        "Attributes"
-    ]
+    attributes = queue_attributes(sqs, queue_url, ["ApproximateNumberOfMessages"], role=role)
     return int(attributes.get("ApproximateNumberOfMessages", 0))
 
 
@@ -155,7 +206,7 @@ def count_by_error_code(messages: list[SeenMessage], *, samples: int) -> list[Er
             reasons=dict(
                 Counter(m.attributes[ERROR_REASON] for m in members if m.attributes.get(ERROR_REASON))
             ),
-            samples=[_cut(m.body) for m in members[:samples]],
+            samples=[Sample(_cut(m.body), m.error_reason, m.error_message) for m in members[:samples]],
         )
         for code, members in groups.items()
     ]
@@ -167,7 +218,9 @@ class Redrive:
     method: str  # "move-task" (SQS moves them) or "copy" (this tool sent and deleted them)
     moved: int = 0
     failures: Counter[str] = field(default_factory=Counter)  # error code -> messages not moved
-    sent_not_deleted: int = 0  # sent back but still in the DLQ: a replay would send them twice
+    sent_not_deleted: int = 0  # sent back but still in the DLQ (the journal keeps them from a resend)
+    skipped: Counter[str] = field(default_factory=Counter)  # ErrorCode -> letters left in the DLQ
+    already_sent: int = 0  # letters an earlier redrive sent, deleted now without a resend
     unrestored: int = 0
     task_handle: str | None = None
     task_status: str | None = None  # a move task's last status (RUNNING when we stopped waiting)
@@ -180,14 +233,7 @@ class MoveTaskUnsupported(Exception):
 
 def move_task_unsupported(error: ClientError) -> bool:
     """Whether an error to StartMessageMoveTask means "this SQS cannot do that" (so copy instead)."""
-    code = error_code(error)
-    if code in MOVE_TASK_UNSUPPORTED_CODES or http_status(error) in (404, 501):
-        return True
-    # moto 5.2.5 (server mode) raises NotImplementedError for the action, which its web server
-    # answers with a bare HTML "500 Internal Server Error" page. With no AWS error document to
-    # read, botocore uses the HTTP status as the code: "500". AWS always names its errors, so a
-    # code of bare digits says "not an SQS that knows this action", never a real SQS failure.
-    return code.isdigit()
+    return unsupported_action(error)
 
 
 def start_move_task(sqs: Any, *, source_arn: str, destination_arn: str) -> str:
@@ -244,33 +290,56 @@ def copy_back(
     queue_url: str,
     hide_seconds: int,
     limit: int | None,
+    journal: Journal,
+    budget: int | None = None,
+    select: Callable[[SeenMessage], bool] = lambda message: True,
     fell_back_because: str | None = None,
 ) -> Redrive:
-    """Receive DLQ messages, send their bodies to `queue_url`, delete each one whose send succeeded.
+    """Receive DLQ messages, send the bodies of those `select` takes to `queue_url`, delete each
+    one whose send succeeded.
 
     Only the body goes back: it is a replayable resume request (docs/contract.md), and the error
     attributes describe the failure that is being retried, not the new attempt. A message whose
-    send fails stays in the DLQ and is made visible again. A call that fails for a reason other
-    than a message's content (access denied, throttled, ...) ends the redrive and is reported as
-    a failure. Never raises for a send; raises ClientError from a receive.
+    send fails stays in the DLQ and is made visible again, and so does one `select` leaves
+    (counted in `skipped` by ErrorCode). At most `budget` letters are handled (moved, failed,
+    skipped or deleted as already sent): the caller passes what the DLQ held at the start, so that
+    letters which come back while it runs (the function dead-letters some again at once) wait for
+    the next redrive instead of making this one endless. Each send is written to the `journal`
+    before the delete; a letter the journal names was sent by an earlier redrive whose delete
+    failed, and is only deleted. A call that fails for a reason other than a message's content (access denied,
+    throttled, ...) ends the redrive and is reported as a failure. Never raises for a send;
+    raises ClientError from a receive, JournalError when the journal cannot be written.
     """
     copier = _Copier(
-        sqs, dead_letter_queue_url, queue_url, Redrive(method="copy", fell_back_because=fell_back_because)
+        sqs,
+        dead_letter_queue_url,
+        queue_url,
+        Redrive(method="copy", fell_back_because=fell_back_because),
+        journal,
     )
     redrive = copier.redrive
     seen: set[str] = set()
     try:
-        while limit is None or redrive.moved + redrive.failures.total() < limit:
+        while (limit is None or copier.done() < limit) and (budget is None or copier.handled() < budget):
             room = SQS_BATCH_ENTRIES
             if limit is not None:
-                room = min(room, limit - redrive.moved - redrive.failures.total())
+                room = min(room, limit - copier.done())
+            if budget is not None:
+                room = min(room, budget - copier.handled())
             batch = _receive(sqs, dead_letter_queue_url, hide_seconds, room)
             fresh = [m for m in batch if m.message_id not in seen]
             copier.hidden.extend(m.receipt_handle for m in batch if m.message_id in seen)
             if not fresh:  # empty, or only the messages that failed before, shown again
                 break
             seen.update(m.message_id for m in fresh)
-            if not copier.send_all(fresh):
+            already_sent = [m for m in fresh if m.message_id in journal]
+            fresh = [m for m in fresh if m.message_id not in journal]
+            copier.delete_already_sent(already_sent)
+            for message in fresh:
+                if not select(message):
+                    redrive.skipped[message.error_code] += 1
+                    copier.hidden.append(message.receipt_handle)
+            if not copier.send_all([m for m in fresh if select(m)]):
                 break
     finally:
         redrive.unrestored = make_visible(sqs, dead_letter_queue_url, copier.hidden)
@@ -290,12 +359,37 @@ MESSAGE_REFUSED_CODES = frozenset(
 
 
 class _Copier:
-    def __init__(self, sqs: Any, dead_letter_queue_url: str, queue_url: str, redrive: Redrive) -> None:
+    def __init__(
+        self, sqs: Any, dead_letter_queue_url: str, queue_url: str, redrive: Redrive, journal: Journal
+    ) -> None:
         self.sqs = sqs
         self.dead_letter_queue_url = dead_letter_queue_url
         self.queue_url = queue_url
         self.redrive = redrive
+        self.journal = journal
         self.hidden: list[str] = []  # receipt handles of messages received and not moved
+
+    def done(self) -> int:
+        """Letters that count towards --max: moved, failed, or deleted as already sent."""
+        return self.redrive.moved + self.redrive.failures.total() + self.redrive.already_sent
+
+    def handled(self) -> int:
+        """Letters dealt with in any way, skipped ones included."""
+        return self.done() + self.redrive.skipped.total()
+
+    def delete_already_sent(self, messages: list[SeenMessage]) -> None:
+        if not messages:
+            return
+        not_deleted = self._delete(messages)
+        self.redrive.already_sent += len(messages) - not_deleted
+        self.redrive.sent_not_deleted += not_deleted
+
+    def _delete(self, messages: list[SeenMessage]) -> int:
+        """Delete from the DLQ, forget what was deleted; how many could not be deleted."""
+        failed = _delete(self.sqs, self.dead_letter_queue_url, messages)
+        failed_ids = {messages[index].message_id for index in failed}
+        self.journal.forget(m.message_id for m in messages if m.message_id not in failed_ids)
+        return len(failed)
 
     def send_all(self, messages: list[SeenMessage]) -> bool:
         """Send and delete; False when a call failed for good (stop redriving)."""
@@ -324,7 +418,8 @@ class _Copier:
             self.redrive.failures[str(entry.get("Code") or "SendFailed")] += 1
             self.hidden.append(group[int(entry["Id"])].receipt_handle)
         self.redrive.moved += len(sent)
-        self.redrive.sent_not_deleted += _delete(self.sqs, self.dead_letter_queue_url, sent)
+        self.journal.record_sent(m.message_id for m in sent)  # before the delete that may fail
+        self.redrive.sent_not_deleted += self._delete(sent)
         return True
 
     def send_all_alone(self, group: list[SeenMessage]) -> bool:
@@ -335,20 +430,24 @@ class _Copier:
         return True
 
 
-def _delete(sqs: Any, queue_url: str, messages: list[SeenMessage]) -> int:
-    """Delete what was sent; returns how many could not be deleted. Never raises."""
-    if not messages:
-        return 0
-    try:
-        response = sqs.delete_message_batch(
-            QueueUrl=queue_url,
-            Entries=[
-                {"Id": str(index), "ReceiptHandle": m.receipt_handle} for index, m in enumerate(messages)
-            ],
-        )
-    except ClientError:
-        return len(messages)
-    return len(response.get("Failed", []))
+def _delete(sqs: Any, queue_url: str, messages: list[SeenMessage]) -> list[int]:
+    """Delete what was sent; returns the indexes of those that could not be deleted. Never raises."""
+    failed: list[int] = []
+    for start in range(0, len(messages), SQS_BATCH_ENTRIES):
+        chunk = messages[start : start + SQS_BATCH_ENTRIES]
+        try:
+            response = sqs.delete_message_batch(
+                QueueUrl=queue_url,
+                Entries=[
+                    {"Id": str(start + index), "ReceiptHandle": m.receipt_handle}
+                    for index, m in enumerate(chunk)
+                ],
+            )
+        except ClientError:
+            failed.extend(range(start, start + len(chunk)))
+            continue
+        failed.extend(int(entry["Id"]) for entry in response.get("Failed", []))
+    return failed
 
 
 def _by_size(messages: list[SeenMessage]) -> Iterator[list[SeenMessage]]:

@@ -12,8 +12,6 @@ import uuid
 from datetime import UTC, datetime
 from typing import Any
 
-DEFAULT_EVENT_SOURCE = "moderation.decisions"
-DEFAULT_DETAIL_TYPE = "StreamBanLifted"
 DEFAULT_SCHEDULE_GROUP = "default"
 # EventBridge Scheduler's rule for schedule and group names.
 SCHEDULER_NAME_PATTERN = re.compile(r"[0-9A-Za-z_.-]{1,64}")

@@ -15,6 +15,8 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
+from resumectl.aws import region_from
+
 REGION = "us-east-1"
 # moto accepts any credentials; these only keep boto3 from looking for real ones.
 LOCAL_CREDENTIALS = {
@@ -55,14 +57,15 @@ def make_dynamodb_writes_atomic() -> None:
 
 
 class MotoServer:
-    """moto's threaded server on 127.0.0.1 and a free port, its DynamoDB writes atomic."""
+    """moto's threaded server on 127.0.0.1 and a free port (or `port`), its DynamoDB writes
+    atomic."""
 
-    def __init__(self) -> None:
+    def __init__(self, port: int = 0) -> None:
         from moto.server import ThreadedMotoServer
 
         make_dynamodb_writes_atomic()
 
-        self._server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
+        self._server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
         self.endpoint_url = ""
 
     def start(self) -> str:
@@ -103,7 +106,8 @@ def client(service: str, environment: Mapping[str, str] | None = None) -> Any:
         aws_access_key_id=env.get("AWS_ACCESS_KEY_ID"),
         aws_secret_access_key=env.get("AWS_SECRET_ACCESS_KEY"),
         aws_session_token=env.get("AWS_SESSION_TOKEN"),
-        region_name=env.get("AWS_REGION") or REGION,
+        # The CLI's rule (resumectl.aws.REGION_RULE); moto's region when neither is set.
+        region_name=region_from(env) or REGION,
     ).client(service, endpoint_url=env.get("AWS_ENDPOINT_URL") or None)
 
 

@@ -4,6 +4,7 @@ that has StartMessageMoveTask, and calls that fail halfway."""
 from __future__ import annotations
 
 import itertools
+import json
 from collections.abc import Callable
 from typing import Any
 
@@ -23,8 +24,11 @@ class FakeSqs:
     """Queues by URL; a queue's ARN is `arn:<url>`. Receiving hides a message until it is made
     visible again or deleted (no clock: hide times never run out on their own)."""
 
-    def __init__(self, *urls: str) -> None:
+    def __init__(self, *urls: str, dead_letter_targets: dict[str, str] | None = None) -> None:
         self.queues: dict[str, dict[str, str]] = {url: {} for url in urls}  # url -> id -> body
+        # source queue url -> its DLQ's url (the source's RedrivePolicy)
+        self.dead_letter_targets = dead_letter_targets or {}
+        self.refuse_delete = False  # DeleteMessageBatch answers every entry Failed
         self.hidden: set[str] = set()
         self.move_tasks: list[dict[str, Any]] = []  # answers of ListMessageMoveTasks, in turn
         self.move_task_error: ClientError | None = None
@@ -40,9 +44,11 @@ class FakeSqs:
     def get_queue_attributes(self, QueueUrl: str, AttributeNames: list[str]) -> dict[str, Any]:
         self.calls.append("GetQueueAttributes")
         visible = [m for m in self._queue(QueueUrl) if m not in self.hidden]
-        return {
-            "Attributes": {"QueueArn": f"arn:{QueueUrl}", "ApproximateNumberOfMessages": str(len(visible))}
-        }
+        attributes = {"QueueArn": f"arn:{QueueUrl}", "ApproximateNumberOfMessages": str(len(visible))}
+        if QueueUrl in self.dead_letter_targets:
+            target = f"arn:{self.dead_letter_targets[QueueUrl]}"
+            attributes["RedrivePolicy"] = json.dumps({"deadLetterTargetArn": target, "maxReceiveCount": 5})
+        return {"Attributes": attributes}
 
     def start_message_move_task(self, SourceArn: str, DestinationArn: str) -> dict[str, Any]:
         self.calls.append("StartMessageMoveTask")
@@ -72,6 +78,9 @@ class FakeSqs:
 
     def delete_message_batch(self, QueueUrl: str, Entries: list[dict[str, Any]]) -> dict[str, Any]:
         self.calls.append("DeleteMessageBatch")
+        if self.refuse_delete:
+            failed = [{"Id": e["Id"], "Code": "ReceiptHandleIsInvalid", "SenderFault": True} for e in Entries]
+            return {"Successful": [], "Failed": failed}
         for entry in Entries:
             message_id = entry["ReceiptHandle"].removeprefix("rh-")
             self._queue(QueueUrl).pop(message_id, None)

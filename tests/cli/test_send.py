@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pytest
 
+from devkit.template import moderation_event_pattern
 from resumectl.cli import main
 from zego_resume.domain.request import parse_resume_request
 from zegosim.aws import Stack, client, drain
@@ -162,15 +163,12 @@ def test_send_to_a_missing_queue_names_the_aws_error_code(
 def test_send_to_an_event_bus_reaches_the_queue_as_an_envelope(
     stack: Stack, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    # Given a bus with a rule that routes StreamBanLifted events to the resume queue
+    # Given a bus with the template's rule (default parameters) routing to the resume queue
     events = client("events")
     bus = f"moderation-{uuid.uuid4().hex[:8]}"
     events.create_event_bus(Name=bus)
-    events.put_rule(
-        Name="to-resume-queue",
-        EventBusName=bus,
-        EventPattern=json.dumps({"source": ["moderation.decisions"], "detail-type": ["StreamBanLifted"]}),
-    )
+    pattern = moderation_event_pattern()
+    events.put_rule(Name="to-resume-queue", EventBusName=bus, EventPattern=json.dumps(pattern))
     events.put_targets(
         Rule="to-resume-queue", EventBusName=bus, Targets=[{"Id": "q", "Arn": stack.queue_arn}]
     )
@@ -185,10 +183,11 @@ def test_send_to_an_event_bus_reaches_the_queue_as_an_envelope(
     output = json.loads(capsys.readouterr().out)
     assert output["target"] == "eventBus"
     assert output["eventId"]
+    assert output["matchingRules"] == ["to-resume-queue"]
     (message,) = drain(stack.queue_url)
     envelope = json.loads(message["body"])
-    assert envelope["source"] == "moderation.decisions"
-    assert envelope["detail-type"] == "StreamBanLifted"
+    assert envelope["source"] in pattern["source"]
+    assert envelope["detail-type"] in pattern["detail-type"]
     assert envelope["detail"] == {"streamIds": ["stream-a"], "sequence": 1764410000123}
 
 

@@ -1,0 +1,192 @@
+"""Every shell command in README.md and docs/*.md runs as written.
+
+The convention, for whoever writes those documents:
+
+- **What is a command.** Fenced blocks whose info string starts with ``sh``, ``bash``, ``shell`` or
+  ``console`` hold commands; every other block (``text``, ``json``, ``python``, ``mermaid``) is
+  not run. In a ``console`` block only the lines after a ``$ `` prompt are commands (``> ``
+  continues one); the other lines are output. A command may span lines (quotes, ``\\``,
+  here-documents); blank lines and lines that are only a comment are not commands.
+- **How it runs.** A document's commands run top to bottom in one bash session, as a reader
+  typing them into one terminal: variables, exports and background jobs carry over, and a
+  command may rely on the ones before it. The session starts in a temporary directory that
+  mirrors the repository (a symlink to each top-level entry: ``.venv/bin/...``, ``make`` and
+  ``events/`` work; new files land outside the repository), with its own ``HOME`` and ``TMPDIR``,
+  and with AWS pointed at nothing (``AWS_ENDPOINT_URL=http://127.0.0.1:9``, dummy credentials) until
+  a command points it at the local stack (docs/cli.md shows how). Everything the session started is
+  ended when the document is done.
+- **Passing.** Each command must exit 0 within its own time limit: ``DEFAULT_TIMEOUT`` (60 s;
+  the documented commands take a few seconds), or 3x the normal duration on a loaded 2-core
+  machine for the slow ones in ``NORMAL_SECONDS``. To show a command that must fail, write
+  ``! command``. After a time-out the rest of the document is not run (its state is unknown).
+- **Commands that cannot run here** carry a marker and are reported as skipped, not run:
+  ``# needs: AWS`` (a real AWS account: ``sam deploy``, ``aws ...``), ``# needs: Docker``
+  (``sam local ...``), ``# needs: tools`` (the template tools in ``.venv-tools``, installed from
+  PyPI in minutes: ``make test``, ``make build``, ``make lint-template``, ``make bench``; ``make
+  test`` would also run this test). The marker is a comment on the command's first line, or for a
+  whole block a word in its info string: ``sh needs-aws``, ``sh needs-docker``, ``sh needs-tools``.
+- **Rules checked on every command that is not marked:** programs of the virtualenv are called as
+  ``.venv/bin/NAME`` (or the document activates it once, ``. .venv/bin/activate``); no literal
+  dates (``YYYY-MM-DD``): compute them, or put them in a ``text`` block as a placeholder.
+
+README.md is being rewritten. Its commands that break these rules today are listed in
+``README_KNOWN_TO_FIX``, each by its exact first line with the reason: they are reported as
+expected failures and not run, and an entry that matches no command any more fails
+``test_the_known_to_fix_list_is_current``. The list may only shrink; no other document has one.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from .commands import Command, Shell, activates_venv, commands, rule_violations, sandbox
+
+pytestmark = pytest.mark.enable_socket
+
+ROOT = Path(__file__).resolve().parents[2]
+DOCUMENTS = [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md"))]
+DEFAULT_TIMEOUT = 60.0
+# Commands that take long, by their first words: normal seconds on a loaded 2-core machine.
+NORMAL_SECONDS = {
+    "make demo": 50.0,  # 150 decisions with faults: about 25 s on a quiet machine
+    "make lint": 60.0,  # ruff, mypy --strict, import-linter, check-docs
+}
+# Nothing here is ever a real AWS endpoint or account.
+NO_AWS = {
+    "AWS_ENDPOINT_URL": "http://127.0.0.1:9",
+    "AWS_ACCESS_KEY_ID": "doc-test",
+    "AWS_SECRET_ACCESS_KEY": "doc-test",
+    "AWS_REGION": "us-east-1",
+    "AWS_DEFAULT_REGION": "us-east-1",
+}
+
+# Why each README command below is not run today.
+_TOOLS = "needs the template tools (.venv-tools, from PyPI) and is not marked '# needs: tools'"
+_TEST = _TOOLS + "; it would also run this test"
+_AWS = "needs an AWS account and is not marked '# needs: AWS'"
+_DOCKER = "needs Docker and is not marked '# needs: Docker'"
+_SERVES = "placeholders in angle brackets, and it serves until Ctrl-C"
+_SYNOPSIS = "a synopsis, not a command: bare zego-resume, placeholders"
+_DATED = _SYNOPSIS + ", and a literal date (already past)"
+_FORMAT = "rewrites the repository's files: no marker for that yet (a text block would do)"
+_CLEAN = "deletes .venv, which every later command needs: no marker for that yet (a text block would do)"
+README_KNOWN_TO_FIX = {
+    # line 11
+    "make test     # the whole suite: unit, emulator, integration, system (chaos), CLI, template": _TEST,
+    # Deploy
+    "aws secretsmanager create-secret --name zego/resume-streams "
+    "--secret-string file://zego-secret.json": _AWS,
+    "make build              # sam build --template template.yaml, with python3.12 first on PATH": _TOOLS,
+    "sam deploy --guided     # the first time: asks for each parameter, saves them in samconfig.toml": _AWS,
+    "sam deploy              # afterwards": _AWS,
+    'aws events put-events --entries \'[{"Source": "moderation.appeals", "DetailType": "StreamBanLifted", '
+    '"Detail": "{\\"streamIds\\": [\\"stream-a\\"], \\"reason\\": \\"appeal granted\\"}"}]\'': _AWS,
+    # Running the function with Docker
+    "make build": _TOOLS,
+    "sam local invoke ResumeStreamsFunction -e events/sqs-batch.json --env-vars locals.json": _DOCKER,
+    "ZEGO_SERVER_SECRET=<the secret's ServerSecret> .venv/bin/python -m zegosim.zego "
+    "--app-id <the secret's AppId> --port 8787": _SERVES,
+    # Operator and producer CLI
+    "zego-resume dlq list    --dlq-url URL [--samples N]          "
+    "# counts and samples by ErrorCode / ErrorReason": _SYNOPSIS,
+    "zego-resume dlq redrive --dlq-url URL --queue-url URL [--max N] [--dry-run] [--force-copy]": _SYNOPSIS,
+    "zego-resume send --queue-url URL --stream-id a --stream-id b [--sequence MS] [--reason T] "
+    "[--request-id ID]": _SYNOPSIS,
+    "zego-resume send --event-bus default --stream-ids-file ids.txt "
+    "[--source S] [--detail-type T]": _SYNOPSIS,
+    "zego-resume send --at 2026-12-01T08:00:00Z --target-arn FUNCTION_ARN --role-arn ROLE_ARN "
+    "--stream-id a": _DATED,
+    # Development
+    "make test     # install if needed (.venv and .venv-tools), then pytest with coverage": _TEST,
+    "make lint-template  # cfn-lint (+ .cfnlint/rules), checkov, sam validate --lint": _TOOLS,
+    "make build    # sam build, python3.12 first on PATH": _TOOLS,
+    "make bench    # benchmarks against side-by-side baselines (see Performance)": _TOOLS,
+    "make format   # ruff format + autofix": _FORMAT,
+    "make clean    # remove .venv and build output": _CLEAN,
+}
+
+
+def _known_to_fix(command: Command) -> str | None:
+    if command.document != "README.md":
+        return None
+    return README_KNOWN_TO_FIX.get(command.first_line)
+
+
+def _all_commands() -> list[Command]:
+    return [command for document in DOCUMENTS for command in commands(document, ROOT)]
+
+
+def _timeout(command: Command) -> float:
+    for start, seconds in NORMAL_SECONDS.items():
+        if command.first_line.startswith(start):
+            return max(DEFAULT_TIMEOUT, 3 * seconds)
+    return DEFAULT_TIMEOUT
+
+
+@pytest.fixture
+def shell(tmp_path: Path) -> Iterator[Shell]:
+    home = tmp_path / "home"
+    home.mkdir()
+    environment = {name: value for name, value in os.environ.items() if not name.startswith("AWS_")}
+    environment.pop("VIRTUAL_ENV", None)
+    environment |= NO_AWS | {
+        "HOME": str(home),
+        "TMPDIR": str(tmp_path),
+        "XDG_STATE_HOME": str(home / "state"),
+    }
+    session = Shell(sandbox(ROOT, tmp_path / "repository"), environment)
+    yield session
+    session.close()
+
+
+@pytest.mark.parametrize("document", DOCUMENTS, ids=lambda path: str(path.relative_to(ROOT)))
+def test_every_command_of_a_document_runs(document: Path, shell: Shell) -> None:
+    activated = activates_venv(document)
+    failures: list[str] = []
+    for command in commands(document, ROOT):
+        if command.needs is not None and not rule_violations(command, activated):
+            continue  # marked: reported by test_marked_commands_are_not_run
+        if _known_to_fix(command) is not None:
+            continue  # reported by test_readme_known_to_fix
+        problems = rule_violations(command, activated)
+        if problems:
+            failures.append(f"{command.label()}\n    " + "\n    ".join(problems))
+            continue
+        outcome = shell.run(command.text, _timeout(command))
+        if outcome.status == 0:
+            continue
+        status = "timed out" if outcome.status is None else f"exit {outcome.status}"
+        tail = "\n      ".join(outcome.output.splitlines()[-15:])
+        failures.append(
+            f"{command.label()}\n    {status} after {outcome.seconds:.1f}s; output:\n      {tail}"
+        )
+        if outcome.status is None:
+            failures.append("(the rest of the document was not run: the shell's state is unknown)")
+            break
+    assert not failures, f"{len(failures)} documented command(s) failed:\n" + "\n".join(failures)
+
+
+MARKED = [command for command in _all_commands() if command.needs is not None]
+KNOWN = [command for command in _all_commands() if _known_to_fix(command) is not None]
+
+
+@pytest.mark.parametrize("command", MARKED, ids=[command.label()[:80] for command in MARKED])
+def test_marked_commands_are_not_run(command: Command) -> None:
+    pytest.skip(f"needs {command.needs}: {command.label()}")
+
+
+@pytest.mark.parametrize("command", KNOWN, ids=[command.label()[:80] for command in KNOWN])
+def test_readme_known_to_fix(command: Command) -> None:
+    pytest.xfail(f"known to fix in README.md ({_known_to_fix(command)}): {command.first_line}")
+
+
+def test_the_known_to_fix_list_is_current() -> None:
+    readme = {command.first_line for command in commands(ROOT / "README.md", ROOT)}
+    stale = sorted(line for line in README_KNOWN_TO_FIX if line not in readme)
+    assert not stale, (
+        "README.md no longer has these commands; remove them from README_KNOWN_TO_FIX:\n" + "\n".join(stale)
+    )
