@@ -375,7 +375,7 @@ class FleetBenchmarks:
         prefix = self.context.prefix("four")
         sequence = now_ms()
         ids_per_message = FLEET_IDS // FOUR_MESSAGES
-        bodies = [
+        bodies: list[dict[str, Any]] = [
             {
                 "streamIds": list(workloads.stream_ids(prefix, ids_per_message, start=m * ids_per_message)),
                 "sequence": sequence,
