@@ -138,6 +138,11 @@ def main() -> None:
             )
         result["events"] = measured
         mark("handled")
+        # A handler module may say more about its run (bench/ledger_probe.py: the rate budget's
+        # figures and the ledger's request times); the app module says nothing.
+        report = getattr(module, "bench_report", None)
+        if report is not None:
+            result["report"] = report()
 
     import resource
 

@@ -19,14 +19,13 @@ import platform
 import re
 import secrets
 import shutil
-import statistics
 import subprocess
 import sys
 import tempfile
 import time
 import traceback
 from collections.abc import Callable, Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -34,119 +33,45 @@ from typing import Any
 from devkit import toolchain
 
 from . import importtime, workloads
-from .driver import RESULT_PREFIX
+from .common import (
+    APP_ID,
+    BENCH,
+    CEILING_IDS_PER_SECOND,
+    DRIVER,
+    FUNCTION_DIR,
+    ZEGO_RATE_LIMIT,
+    BenchError,
+    Child,
+    Row,
+    driver_spec,
+    median,
+    now_ms,
+    one_id_event,
+    run_child,
+)
+from .fleet import Context, FleetBenchmarks
 from .services import PYTHON, ROOT, EmulatorProcess, Services
 
-BENCH = ROOT / "bench"
-FUNCTION_DIR = ROOT / "functions" / "resume_streams"
-DRIVER = BENCH / "driver.py"
 BASELINE_LOOP = BENCH / "baseline_requests_loop.py"
 RESULTS = BENCH / "results"
 SAM = ROOT / ".venv-tools" / "sam" / "bin" / "sam"
-APP_ID = 1234567890
-ZEGO_RATE_LIMIT = 20  # ZEGO's calls per second per AppId
-CEILING_IDS_PER_SECOND = ZEGO_RATE_LIMIT * workloads.MAX_IDS_PER_CALL  # 400
 PACED_INTERVAL = 1.025 / ZEGO_RATE_LIMIT  # the function's pacer: 20 starts per 1.025 s
-CHILD_TIMEOUT_SECONDS = 180.0
 SAM_BUILD_TIMEOUT_SECONDS = 600.0
 MB = 1_000_000  # goals are in decimal megabytes: the stricter reading
 MIB = 1024 * 1024
-NAMES = ("throughput", "call_efficiency", "cpu_per_call", "cold_start", "memory", "package")
-
-
-class BenchError(RuntimeError):
-    """A benchmark could not run (as opposed to: it ran and missed its goal)."""
-
-
-@dataclass
-class Row:
-    name: str
-    workload: str
-    measured: str = ""
-    baseline: str = ""
-    ratio: str = ""
-    goal: str = ""
-    met: bool | None = None  # None: skipped or not applicable
-    status: str = "ran"  # ran | skipped | error
-    figures: dict[str, Any] = field(default_factory=dict)
-
-
-@dataclass
-class Child:
-    result: dict[str, Any]
-    wall: float  # from just before the process started to its exit, seen by the parent
-    stdout_lines: int
-    stdout_bytes: int  # the function's own output: logs and EMF metrics, not the result line
-    emf_lines: int
-    stderr: str
-
-
-def run_child(argv: Sequence[str], spec: dict[str, Any], env: dict[str, str], workdir: Path) -> Child:
-    """Run one measured process; its figures are the JSON after RESULT_PREFIX on stdout."""
-    spec_path = workdir / f"spec-{time.monotonic_ns()}.json"
-    spec_path.write_text(json.dumps(spec))
-    command = [*argv, str(spec_path)]
-    started = time.monotonic()
-    if argv[-1] == str(DRIVER):
-        command.append(repr(started))
-    completed = subprocess.run(  # noqa: S603 - our own interpreter and scripts
-        command,
-        env=env,
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        timeout=CHILD_TIMEOUT_SECONDS,
-        check=False,
-    )
-    wall = time.monotonic() - started
-    spec_path.unlink()
-    lines = completed.stdout.splitlines()
-    results = [line[len(RESULT_PREFIX) :] for line in lines if line.startswith(RESULT_PREFIX)]
-    if completed.returncode != 0 or len(results) != 1:
-        tail = "\n".join(completed.stderr.splitlines()[-20:])
-        raise BenchError(f"{Path(argv[-1]).name} exited {completed.returncode} with no result:\n{tail}")
-    return Child(
-        result=json.loads(results[0]),
-        wall=wall,
-        stdout_lines=len(lines) - 1,
-        stdout_bytes=sum(len(line.encode()) + 1 for line in lines if not line.startswith(RESULT_PREFIX)),
-        emf_lines=sum(1 for line in lines if '"_aws"' in line),
-        stderr=completed.stderr,
-    )
-
-
-def driver_spec(
-    module: str,
-    paths: Sequence[Path],
-    events: list[dict[str, Any]],
-    *,
-    warmup: list[dict[str, Any]] | None = None,
-    emulator: EmulatorProcess | None = None,
-    import_only: bool = False,
-) -> dict[str, Any]:
-    return {
-        "module": module,
-        "paths": [str(path) for path in paths],
-        "warmup": warmup or [],
-        "events": events,
-        "emulator": emulator.base_url if emulator else None,
-        "emulator_token": emulator.admin_token if emulator else None,  # for its admin API
-        "import_only": import_only,
-        "timeout_seconds": 60,  # template.yaml: Timeout
-    }
-
-
-def now_ms() -> int:
-    return int(time.time() * 1000)
-
-
-def median(values: Sequence[float]) -> float:
-    return float(statistics.median(values))
-
-
-def one_id_event(prefix: str) -> dict[str, Any]:
-    request = workloads.Request(workloads.stream_ids(prefix, 1), now_ms())
-    return workloads.sqs_event([request], sent_timestamp=now_ms())
+NAMES = (
+    "throughput",
+    "fleet_one",
+    "fleet_four",
+    "outage",
+    "call_efficiency",
+    "cpu_per_call",
+    "cold_start",
+    "memory",
+    "package",
+)
+# The loopback's own arrival jitter: what the throughput row tells the pacer (ZEGO_ARRIVAL_JITTER_MS).
+LOOPBACK_JITTER_MS = 10
 
 
 class Bench:
@@ -184,9 +109,12 @@ class Bench:
         emulator: EmulatorProcess,
         calls_per_second: int,
         python_flags: Sequence[str] = (),
+        **extra: str,
     ) -> Child:
         """Run the driver (for our handler or the idiomatic baseline) with the function's env."""
-        env = self.services.function_environment(emulator, ZEGO_MAX_CALLS_PER_SECOND=str(calls_per_second))
+        env = self.services.function_environment(
+            emulator, ZEGO_MAX_CALLS_PER_SECOND=str(calls_per_second), **extra
+        )
         return run_child([PYTHON, *python_flags, str(DRIVER)], spec, env, self.workdir)
 
     # ----- 1. throughput at the ceiling ----------------------------------------------------------
@@ -194,17 +122,20 @@ class Bench:
     def throughput(self) -> Row:
         row = Row(
             "throughput at the ceiling",
-            "4,000 ids, 1 event of 4x1,000 (one Sequence); ZEGO 150 ms, 20 calls/s",
+            "4,000 ids, 1 event of 4x1,000 (one Sequence); ZEGO 150 ms, 20 calls/s; no network "
+            f"jitter, J = {LOOPBACK_JITTER_MS} ms",
             goal="≥ 0.95, zero 30002",
         )
         emulator = self.services.emulator(ZEGO_RATE_LIMIT)
         emulator.set_latency(0.15)
+        emulator.set_jitter(0.0)
+        jitter = {"ZEGO_ARRIVAL_JITTER_MS": str(LOOPBACK_JITTER_MS)}
         runs = []
         try:
             for _ in range(self.long_runs):
                 emulator.reset()
                 spec = self.warm_then_4000_ids("tput", emulator)
-                event = self.ours(spec, emulator, ZEGO_RATE_LIMIT).result["events"][0]
+                event = self.ours(spec, emulator, ZEGO_RATE_LIMIT, **jitter).result["events"][0]
                 zego = event["emulator"]
                 runs.append(
                     {
@@ -898,8 +829,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         with Services(APP_ID, secrets.token_hex(16), workdir / "services.log") as services:
             services.start()
             bench = Bench(services, workdir, args.runs, args.long_runs, args.cpu_pairs)
+            fleet = FleetBenchmarks(Context(services, workdir, args.long_runs, bench.prefix))
             benchmarks: dict[str, Callable[[], Row | list[Row]]] = {
                 "throughput": bench.throughput,
+                "fleet_one": fleet.fleet_one,
+                "fleet_four": fleet.fleet_four,
+                "outage": fleet.outage,
                 "call_efficiency": bench.call_efficiency,
                 "cpu_per_call": bench.cpu_per_call,
                 "cold_start": bench.cold_start,

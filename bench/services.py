@@ -18,13 +18,18 @@ import urllib.error
 import urllib.request
 from collections.abc import Callable, Mapping
 from pathlib import Path
-from typing import IO, Any
+from typing import IO, Any, Protocol
 
 ROOT = Path(__file__).resolve().parents[1]
 PYTHON = sys.executable  # .venv/bin/python under `make bench`
 START_TIMEOUT_SECONDS = 30.0
 ADMIN_TOKEN_PREFIX = "admin-token "  # noqa: S105 - how the emulator's second line on stdout starts
 STOP_TIMEOUT_SECONDS = 5.0
+
+
+class HasBaseUrl(Protocol):
+    @property
+    def base_url(self) -> str: ...
 
 
 class ServiceError(RuntimeError):
@@ -98,7 +103,8 @@ def _read_lines(stream: IO[bytes], count: int, timeout: float) -> list[str]:
 
 
 class MotoProcess:
-    """`python -m moto.server` on 127.0.0.1 and a free port."""
+    """moto server on 127.0.0.1 and a free port, its DynamoDB writes atomic (bench/moto_server.py:
+    the fleet's rate ledger needs them)."""
 
     def __init__(self, log: IO[bytes]) -> None:
         self._log = log
@@ -109,7 +115,7 @@ class MotoProcess:
         port = free_port()
         self.endpoint_url = f"http://127.0.0.1:{port}"
         self._process = subprocess.Popen(  # noqa: S603 - our own interpreter and arguments
-            [PYTHON, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(port)],
+            [PYTHON, "-m", "bench.moto_server", "-H", "127.0.0.1", "-p", str(port)],
             stdin=subprocess.DEVNULL,
             stdout=self._log,
             stderr=self._log,
@@ -211,6 +217,13 @@ class EmulatorProcess:
             "POST", f"{self.base_url}/_emulator/latency", {"seconds": seconds}, bearer_token=self.admin_token
         )
 
+    def set_jitter(self, seconds: float, seed: int | None = None) -> None:
+        """Each call reaches the rules 0..`seconds` late (its network jitter)."""
+        body: dict[str, Any] = {"seconds": seconds}
+        if seed is not None:
+            body["seed"] = seed
+        http_json("POST", f"{self.base_url}/_emulator/jitter", body, bearer_token=self.admin_token)
+
     def reset(self) -> None:
         http_json("POST", f"{self.base_url}/_emulator/reset", {}, bearer_token=self.admin_token)
 
@@ -246,10 +259,14 @@ class Services(contextlib.ExitStack):
             self._emulators[rate_limit] = emulator
         return self._emulators[rate_limit]
 
-    def function_environment(self, emulator: EmulatorProcess, **extra: str) -> dict[str, str]:
+    def function_environment(
+        self, emulator: HasBaseUrl, *, stack: Any = None, **extra: str
+    ) -> dict[str, str]:
         """The measured process's whole environment: the function's variables as the template
-        sets them (tracing off), this stack's resources, moto's endpoint, and little else — no
-        PYTHON* variables, no AWS config files — so every process starts the same way."""
+        sets them (tracing off), this stack's resources (or `stack`'s: a zegosim.aws.Stack),
+        moto's endpoint, and little else — no PYTHON* variables, no AWS config files — so every
+        process starts the same way. `emulator`: an EmulatorProcess or an in-process
+        zegosim.zego.ZegoEmulator, anything with the base URL the function should call."""
         return {
             "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
             "HOME": os.environ.get("HOME", "/tmp"),  # noqa: S108 - only a fallback
@@ -264,6 +281,6 @@ class Services(contextlib.ExitStack):
             "POWERTOOLS_TRACE_DISABLED": "true",
             "POWERTOOLS_LOG_LEVEL": "WARNING",
             **self.moto.environment(),
-            **self.stack.function_environment(emulator.base_url),
+            **(stack or self.stack).function_environment(emulator.base_url),
             **extra,
         }
