@@ -29,10 +29,7 @@ The convention, for whoever writes those documents:
   ``.venv/bin/NAME`` (or the document activates it once, ``. .venv/bin/activate``); no literal
   dates (``YYYY-MM-DD``): compute them, or put them in a ``text`` block as a placeholder.
 
-README.md is being rewritten. Its commands that break these rules today are listed in
-``README_KNOWN_TO_FIX``, each by its exact first line with the reason: they are reported as
-expected failures and not run, and an entry that matches no command any more fails
-``test_the_known_to_fix_list_is_current``. The list may only shrink; no other document has one.
+No document has an allowance: a command is run, or marked, or the test fails.
 """
 
 from __future__ import annotations
@@ -63,57 +60,6 @@ NO_AWS = {
     "AWS_REGION": "us-east-1",
     "AWS_DEFAULT_REGION": "us-east-1",
 }
-
-# Why each README command below is not run today.
-_TOOLS = "needs the template tools (.venv-tools, from PyPI) and is not marked '# needs: tools'"
-_TEST = _TOOLS + "; it would also run this test"
-_AWS = "needs an AWS account and is not marked '# needs: AWS'"
-_DOCKER = "needs Docker and is not marked '# needs: Docker'"
-_SERVES = "placeholders in angle brackets, and it serves until Ctrl-C"
-_SYNOPSIS = "a synopsis, not a command: bare zego-resume, placeholders"
-_DATED = _SYNOPSIS + ", and a literal date (already past)"
-_FORMAT = "rewrites the repository's files: no marker for that yet (a text block would do)"
-_CLEAN = "deletes .venv, which every later command needs: no marker for that yet (a text block would do)"
-README_KNOWN_TO_FIX = {
-    # line 11
-    "make test     # the whole suite: unit, emulator, integration, system (chaos), CLI, template": _TEST,
-    # Deploy
-    "aws secretsmanager create-secret --name zego/resume-streams "
-    "--secret-string file://zego-secret.json": _AWS,
-    "make build              # sam build --template template.yaml, with python3.12 first on PATH": _TOOLS,
-    "sam deploy --guided     # the first time: asks for each parameter, saves them in samconfig.toml": _AWS,
-    "sam deploy              # afterwards": _AWS,
-    'aws events put-events --entries \'[{"Source": "moderation.appeals", "DetailType": "StreamBanLifted", '
-    '"Detail": "{\\"streamIds\\": [\\"stream-a\\"], \\"reason\\": \\"appeal granted\\"}"}]\'': _AWS,
-    # Running the function with Docker
-    "make build": _TOOLS,
-    "sam local invoke ResumeStreamsFunction -e events/sqs-batch.json --env-vars locals.json": _DOCKER,
-    "ZEGO_SERVER_SECRET=<the secret's ServerSecret> .venv/bin/python -m zegosim.zego "
-    "--app-id <the secret's AppId> --port 8787": _SERVES,
-    # Operator and producer CLI
-    "zego-resume dlq list    --dlq-url URL [--samples N]          "
-    "# counts and samples by ErrorCode / ErrorReason": _SYNOPSIS,
-    "zego-resume dlq redrive --dlq-url URL --queue-url URL [--max N] [--dry-run] [--force-copy]": _SYNOPSIS,
-    "zego-resume send --queue-url URL --stream-id a --stream-id b [--sequence MS] [--reason T] "
-    "[--request-id ID]": _SYNOPSIS,
-    "zego-resume send --event-bus default --stream-ids-file ids.txt "
-    "[--source S] [--detail-type T]": _SYNOPSIS,
-    "zego-resume send --at 2026-12-01T08:00:00Z --target-arn FUNCTION_ARN --role-arn ROLE_ARN "
-    "--stream-id a": _DATED,
-    # Development
-    "make test     # install if needed (.venv and .venv-tools), then pytest with coverage": _TEST,
-    "make lint-template  # cfn-lint (+ .cfnlint/rules), checkov, sam validate --lint": _TOOLS,
-    "make build    # sam build, python3.12 first on PATH": _TOOLS,
-    "make bench    # benchmarks against side-by-side baselines (see Performance)": _TOOLS,
-    "make format   # ruff format + autofix": _FORMAT,
-    "make clean    # remove .venv and build output": _CLEAN,
-}
-
-
-def _known_to_fix(command: Command) -> str | None:
-    if command.document != "README.md":
-        return None
-    return README_KNOWN_TO_FIX.get(command.first_line)
 
 
 def _all_commands() -> list[Command]:
@@ -150,8 +96,6 @@ def test_every_command_of_a_document_runs(document: Path, shell: Shell) -> None:
     for command in commands(document, ROOT):
         if command.needs is not None and not rule_violations(command, activated):
             continue  # marked: reported by test_marked_commands_are_not_run
-        if _known_to_fix(command) is not None:
-            continue  # reported by test_readme_known_to_fix
         problems = rule_violations(command, activated)
         if problems:
             failures.append(f"{command.label()}\n    " + "\n    ".join(problems))
@@ -171,22 +115,8 @@ def test_every_command_of_a_document_runs(document: Path, shell: Shell) -> None:
 
 
 MARKED = [command for command in _all_commands() if command.needs is not None]
-KNOWN = [command for command in _all_commands() if _known_to_fix(command) is not None]
 
 
 @pytest.mark.parametrize("command", MARKED, ids=[command.label()[:80] for command in MARKED])
 def test_marked_commands_are_not_run(command: Command) -> None:
     pytest.skip(f"needs {command.needs}: {command.label()}")
-
-
-@pytest.mark.parametrize("command", KNOWN, ids=[command.label()[:80] for command in KNOWN])
-def test_readme_known_to_fix(command: Command) -> None:
-    pytest.xfail(f"known to fix in README.md ({_known_to_fix(command)}): {command.first_line}")
-
-
-def test_the_known_to_fix_list_is_current() -> None:
-    readme = {command.first_line for command in commands(ROOT / "README.md", ROOT)}
-    stale = sorted(line for line in README_KNOWN_TO_FIX if line not in readme)
-    assert not stale, (
-        "README.md no longer has these commands; remove them from README_KNOWN_TO_FIX:\n" + "\n".join(stale)
-    )
