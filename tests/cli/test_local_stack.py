@@ -19,9 +19,7 @@ from pathlib import Path
 
 import pytest
 
-from devkit.template import default_deployment
-
-from devkit.template import moderation_event_pattern
+from devkit.template import default_deployment, moderation_event_pattern
 from zegosim.aws import client
 
 pytestmark = pytest.mark.enable_socket
