@@ -160,3 +160,28 @@ def test_no_batch_is_sent_without_the_time_one_request_may_take() -> None:
     # Then nothing went out and every letter is reported unsent, so its message goes back
     assert client.batches == []
     assert sent == [False] * 12
+
+
+def test_a_send_that_fails_is_logged_at_error_with_sqss_code_and_message(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    # Given SQS refusing the request itself (the DLQ is gone, say)
+    error = RuntimeError("refused")
+    error.response = {  # type: ignore[attr-defined]
+        "Error": {"Code": "AWS.SimpleQueueService.NonExistentQueue", "Message": "The queue does not exist."}
+    }
+    queue, _ = _queue(FakeSqsClient(error=error))
+    # When letters are sent
+    queue.send(_letters(2), deadline=FAR)
+    # Then an ERROR names SQS's error code and message
+    (record,) = [r for r in caplog.records if r.levelname == "ERROR"]
+    assert record.error == "AWS.SimpleQueueService.NonExistentQueue"  # type: ignore[attr-defined]
+    assert record.error_message == "The queue does not exist."  # type: ignore[attr-defined]
+
+
+def test_an_entry_sqs_refuses_is_logged_at_error_with_its_code(caplog: pytest.LogCaptureFixture) -> None:
+    letters = _letters(2)
+    queue, _ = _queue(FakeSqsClient(refuse={letters[0].body}))
+    queue.send(letters, deadline=FAR)
+    (record,) = [r for r in caplog.records if r.levelname == "ERROR"]
+    assert record.error == "InternalError"  # type: ignore[attr-defined]
