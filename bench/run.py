@@ -12,11 +12,7 @@ not run.
 from __future__ import annotations
 
 import argparse
-import json
-import math
 import os
-import platform
-import re
 import secrets
 import shutil
 import subprocess
@@ -32,7 +28,7 @@ from typing import Any
 
 from devkit import toolchain
 
-from . import importtime, workloads
+from . import cost, importtime, report, workloads
 from .common import (
     APP_ID,
     BENCH,
@@ -648,145 +644,6 @@ class Bench:
         return self.build
 
 
-# ----- cost -------------------------------------------------------------------------------------
-
-PRICES = {  # us-east-1 list prices assumed
-    "lambdaArm64PerGbSecond": 0.0000133334,
-    "lambdaPerMillionRequests": 0.20,
-    "sqsPerMillionRequests": 0.40,
-    "secretsManagerPer10kCalls": 0.05,
-    "secretsManagerPerSecretMonth": 0.40,
-    "cloudWatchLogsPerGbIngested": 0.50,
-}
-
-
-def template_settings() -> dict[str, int]:
-    text = (ROOT / "template.yaml").read_text()
-
-    def number(pattern: str) -> int:
-        match = re.search(pattern, text)
-        if match is None:
-            raise BenchError(f"template.yaml: {pattern!r} not found")
-        return int(match.group(1))
-
-    return {
-        "memorySizeMb": number(r"\n\s+MemorySize:\s*(\d+)"),
-        "batchSize": number(r"\n\s+BatchSize:\s*(\d+)"),
-        "maxConcurrentInstances": number(
-            r"MaxConcurrentInstances:\s*\n\s+Type: Number\s*\n\s+Default:\s*(\d+)"
-        ),
-        "zegoCallsPerSecond": number(r"ZegoCallsPerSecond:\s*\n\s+Type: Number\s*\n\s+Default:\s*(\d+)"),
-    }
-
-
-def cost_of_a_million(rows: dict[str, list[Row]], logs: dict[str, Any] | None) -> dict[str, Any] | None:
-    """A million resumed stream ids, from the measured throughput: Lambda waits on the pacer, so
-    its billed time is the calls divided by the per-instance rate, times the measured overhead."""
-    throughput = rows.get("throughput", [None])[0]
-    if throughput is None or throughput.status != "ran":
-        return None
-    settings = template_settings()
-    gb = settings["memorySizeMb"] / 1024
-    per_instance_rate = settings["zegoCallsPerSecond"] // settings["maxConcurrentInstances"]
-    runs = throughput.figures["runs"]
-    seconds_per_call_at_20 = median([run["seconds"] / run["calls"] for run in runs])
-    overhead = seconds_per_call_at_20 * ZEGO_RATE_LIMIT  # 1.0 would be exactly 1/20 s per call
-    seconds_per_call = overhead / per_instance_rate
-    ids = 1_000_000
-    batch = settings["batchSize"]
-    scenarios = {}
-    for name, ids_per_message, ids_per_call in (
-        ("full: 1,000-id requests sharing a Sequence (20 ids per call)", 1000, 20),
-        ("worst: one id per request, every Sequence different (1 id per call)", 1, 1),
-    ):
-        messages = ids / ids_per_message
-        invocations = math.ceil(messages / batch)
-        calls = ids / ids_per_call
-        lambda_seconds = calls * seconds_per_call
-        gb_seconds = lambda_seconds * gb
-        sqs_requests = messages * 1 + 2 * math.ceil(messages / batch)  # send; receive + delete per batch
-        wall_seconds = calls / settings["zegoCallsPerSecond"] * overhead
-        secret_calls = settings["maxConcurrentInstances"] * math.ceil(
-            wall_seconds / 300
-        )  # one per environment per 300 s of cache
-        log_bytes = (
-            invocations * logs["perInvocation"] + messages * logs["perDecision"] if logs is not None else 0.0
-        )
-        dollars = {
-            "lambdaDuration": gb_seconds * PRICES["lambdaArm64PerGbSecond"],
-            "cloudWatchLogs": log_bytes / 1e9 * PRICES["cloudWatchLogsPerGbIngested"],
-            "lambdaRequests": invocations / 1e6 * PRICES["lambdaPerMillionRequests"],
-            "sqs": sqs_requests / 1e6 * PRICES["sqsPerMillionRequests"],
-            "secretsManagerCalls": secret_calls / 1e4 * PRICES["secretsManagerPer10kCalls"],
-        }
-        scenarios[name] = {
-            "messages": messages,
-            "invocations": invocations,
-            "zegoCalls": calls,
-            "lambdaSeconds": lambda_seconds,
-            "gbSeconds": gb_seconds,
-            "sqsRequests": sqs_requests,
-            "secretsManagerCalls": secret_calls,
-            "logBytes": log_bytes,
-            "wallClockHours": wall_seconds / 3600,
-            "dollars": {key: round(value, 6) for key, value in dollars.items()},
-            "totalDollars": round(sum(dollars.values()), 4),
-        }
-    return {
-        "template": settings,
-        "perInstanceCallsPerSecond": per_instance_rate,
-        "measuredSecondsPerCallAt20": seconds_per_call_at_20,
-        "pacingOverhead": overhead,
-        "billedSecondsPerCall": seconds_per_call,
-        "logVolume": logs,
-        "prices": PRICES,
-        "scenarios": scenarios,
-    }
-
-
-# ----- output -----------------------------------------------------------------------------------
-
-
-def machine() -> dict[str, Any]:
-    info: dict[str, Any] = {
-        "nproc": len(os.sched_getaffinity(0)),
-        "cpuCount": os.cpu_count(),
-        "python": sys.version.split()[0],
-        "implementation": platform.python_implementation(),
-        "platform": platform.platform(),
-        "machine": platform.machine(),
-        "loadAverage": os.getloadavg(),
-    }
-    cpuinfo = Path("/proc/cpuinfo")
-    if cpuinfo.exists():
-        models = [
-            line.split(":", 1)[1].strip() for line in cpuinfo.read_text().splitlines() if "model name" in line
-        ]
-        info["cpuModel"] = models[0] if models else None
-    return info
-
-
-def table(rows: Sequence[Row]) -> str:
-    header = ("benchmark", "workload", "measured", "baseline (same run)", "ratio", "goal", "met?")
-    lines = [header]
-    for row in rows:
-        met = (
-            {True: "met", False: "NOT MET", None: row.status}[row.met] if row.status == "ran" else row.status
-        )
-        lines.append((row.name, row.workload, row.measured, row.baseline, row.ratio, row.goal, met))
-    return "\n".join("| " + " | ".join(cells) + " |" for cells in [lines[0], ("---",) * 7, *lines[1:]])
-
-
-def write_results(document: dict[str, Any]) -> Path:
-    RESULTS.mkdir(parents=True, exist_ok=True)
-    stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
-    text = json.dumps(document, indent=2, default=str) + "\n"
-    (RESULTS / f"{stamp}.json").write_text(text)
-    latest = RESULTS / "latest.json"
-    latest.write_text(text)
-    return latest
-
-
 def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(prog="python -m bench.run", description=__doc__.splitlines()[0])
     parser.add_argument("--only", action="append", default=[], help=f"comma-separated: {', '.join(NAMES)}")
@@ -813,7 +670,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     started = datetime.now(UTC)
     document: dict[str, Any] = {
         "started": started.isoformat(),
-        "machine": machine(),
+        "machine": report.machine(),
         "settings": {
             "runs": args.runs,
             "longRuns": args.long_runs,
@@ -870,24 +727,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     document["loadAverageAtEnd"] = os.getloadavg()
     document["benchmarks"] = {name: [asdict(row) for row in produced] for name, produced in rows.items()}
     document["errors"] = errors
-    document["cost"] = cost_of_a_million(rows, logs)
-    rendered = table(ordered)
-    document["table"] = rendered
-    path = write_results(document)
-
-    print(rendered)
-    if "ours" in importtimes:
-        print("\nimport time, cumulative (ours, python -X importtime, one run):")
-        for entry in importtimes["ours"]["topCumulative"]:
-            print(f"  {entry['cumulative_ms']:7.1f} ms  {entry['phase']:<11}  {entry['module']}")
-    if document["cost"]:
-        print("\ncost of a million resumed stream ids (us-east-1 list prices):")
-        for scenario, figures in document["cost"]["scenarios"].items():
-            print(f"  {scenario}: ${figures['totalDollars']:.4f}  {figures['dollars']}")
-    missed = [row.name for row in ordered if row.met is False]
-    if missed:
-        print(f"\nNOT MET: {', '.join(missed)}")
-    print(f"\nresults: {path.relative_to(ROOT)}")
+    document["cost"] = cost.cost_of_a_million(rows, logs)
+    report.publish(document, ordered)
     return 1 if errors else 0
 
 
