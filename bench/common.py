@@ -1,20 +1,23 @@
 """What every benchmark module shares: the rows of the table, the measured child processes and
-the driver's spec, the workload's constants."""
+the driver's spec, the workload's constants, and the Context and Benchmark the harness
+(bench/harness.py) hands each benchmark and knows it by."""
 
 from __future__ import annotations
 
+import itertools
 import json
+import os
 import statistics
 import subprocess
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from . import workloads
 from .driver import RESULT_PREFIX
-from .services import ROOT, EmulatorProcess
+from .services import PYTHON, ROOT, EmulatorProcess, Services
 
 BENCH = ROOT / "bench"
 FUNCTION_DIR = ROOT / "functions" / "resume_streams"
@@ -23,6 +26,7 @@ APP_ID = 1234567890
 ZEGO_RATE_LIMIT = 20  # ZEGO's calls per second per AppId
 CEILING_IDS_PER_SECOND = ZEGO_RATE_LIMIT * workloads.MAX_IDS_PER_CALL  # 400
 CHILD_TIMEOUT_SECONDS = 180.0
+MB = 1_000_000  # goals are in decimal megabytes: the stricter reading
 
 
 class BenchError(RuntimeError):
@@ -118,3 +122,67 @@ def median(values: Sequence[float]) -> float:
 def one_id_event(prefix: str) -> dict[str, Any]:
     request = workloads.Request(workloads.stream_ids(prefix, 1), now_ms())
     return workloads.sqs_event([request], sent_timestamp=now_ms())
+
+
+def warm_then_4000_ids(
+    prefix: Callable[[str], str],
+    label: str,
+    emulator: EmulatorProcess,
+    module: str = "app",
+    paths: Sequence[Path] = (FUNCTION_DIR,),
+) -> dict[str, Any]:
+    """A driver run: a one-id warm-up, then one event of 4 x 1,000 ids sharing a Sequence."""
+    requests = workloads.full_requests(prefix(label), 4, sequence=now_ms(), distinct_sequences=False)
+    return driver_spec(
+        module,
+        paths,
+        [workloads.sqs_event(requests, sent_timestamp=now_ms())],
+        warmup=[one_id_event(prefix("warm"))],
+        emulator=emulator,
+    )
+
+
+@dataclass
+class Context:
+    """What the harness hands every benchmark: the services, a scratch directory, the counts from
+    the command line, and what one benchmark leaves for another."""
+
+    services: Services
+    workdir: Path
+    runs: int
+    long_runs: int
+    cpu_pairs: int = 5
+    build: dict[str, Any] | None = None  # set by the package benchmark; the as-built cold start reuses it
+    importtime: dict[str, Any] = field(default_factory=dict)  # set by the cold start
+    _serial: Iterator[int] = field(default_factory=lambda: itertools.count(1), repr=False)
+
+    def prefix(self, label: str) -> str:
+        """Stream ids never seen before: ZEGO's Sequence rule never meets an earlier run."""
+        return f"bench-{label}-{os.getpid()}-{next(self._serial)}"
+
+    def driver(self, spec: dict[str, Any], env: dict[str, str], python_flags: Sequence[str] = ()) -> Child:
+        """Run bench/driver.py on `spec` in `env`."""
+        return run_child([PYTHON, *python_flags, str(DRIVER)], spec, env, self.workdir)
+
+    def ours(
+        self,
+        spec: dict[str, Any],
+        emulator: EmulatorProcess,
+        calls_per_second: int,
+        python_flags: Sequence[str] = (),
+        **extra: str,
+    ) -> Child:
+        """Run the driver (for our handler or the idiomatic baseline) with the function's env."""
+        env = self.services.function_environment(
+            emulator, ZEGO_MAX_CALLS_PER_SECOND=str(calls_per_second), **extra
+        )
+        return self.driver(spec, env, python_flags)
+
+
+@dataclass(frozen=True)
+class Benchmark:
+    """A benchmark as the harness knows it: `name` is what `--only` selects (and the key of its
+    rows in the results); `run` measures, and returns its row or rows."""
+
+    name: str
+    run: Callable[[Context], Row | list[Row]]

@@ -1,5 +1,5 @@
-"""The cost of a million resumed stream ids: the template's settings, assumed list prices, and the
-measured throughput and log volume (from bench/benchmarks/throughput.py and log_volume below)."""
+"""The cost of a million resumed stream ids: the template's settings, assumed list prices, the
+throughput row's measured pacing, and the log volume measured here (log_volume)."""
 
 from __future__ import annotations
 
@@ -7,8 +7,33 @@ import math
 import re
 from typing import Any
 
-from .common import ZEGO_RATE_LIMIT, BenchError, Row, median
+from . import workloads
+from .common import FUNCTION_DIR, ZEGO_RATE_LIMIT, BenchError, Context, Row, driver_spec, median, now_ms
 from .services import ROOT
+
+
+def log_volume(context: Context) -> dict[str, Any]:
+    """Bytes written to CloudWatch Logs at the template's level (INFO): per invocation, and per
+    decision."""
+    emulator = context.services.emulator(ZEGO_RATE_LIMIT)
+    emulator.set_latency(0.0)
+    sizes = {}
+    for decisions in (1, 10):
+        requests = [
+            workloads.Request(workloads.stream_ids(context.prefix("log"), 1), now_ms() + index)
+            for index in range(decisions)
+        ]
+        spec = driver_spec("app", [FUNCTION_DIR], [workloads.sqs_event(requests, sent_timestamp=now_ms())])
+        child = context.ours(spec, emulator, ZEGO_RATE_LIMIT, POWERTOOLS_LOG_LEVEL="INFO")
+        sizes[decisions] = child.stdout_bytes
+    per_decision = (sizes[10] - sizes[1]) / 9
+    return {
+        "bytesOneDecision": sizes[1],
+        "bytesTenDecisions": sizes[10],
+        "perDecision": per_decision,
+        "perInvocation": sizes[1] - per_decision,
+    }
+
 
 PRICES = {  # us-east-1 list prices assumed
     "lambdaArm64PerGbSecond": 0.0000133334,
