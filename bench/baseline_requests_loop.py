@@ -1,11 +1,11 @@
 """The CPU baseline: the least a Python client can do per ZEGO call — a plain loop of
 `requests.Session.get` over URLs signed in advance, reading each answer's Code.
 
-Started by bench/run.py as ``python bench/baseline_requests_loop.py SPEC``. Each URL carries 20
-stream ids and a Sequence of its own, and is signed with the emulator's secret and a fresh
-nonce, so the emulator answers 0 as it does to the function. Calls are spaced as the function's
-pacer spaces them (sleeping costs no CPU), so the emulator's rate limit never answers 30002.
-Only the loop is measured, with time.process_time(); building the URLs and one warm-up call
+Started by bench/benchmarks/cpu_per_call.py as ``python bench/baseline_requests_loop.py SPEC``.
+Each URL carries 20 stream ids and a Sequence of its own, and is signed with the emulator's secret
+and a fresh nonce, so the emulator answers 0 as it does to the function. Calls are spaced as the
+function's pacer spaces them (sleeping costs no CPU), so the emulator's rate limit never answers
+30002. Only the loop is measured, with time.process_time(); building the URLs and one warm-up call
 (which opens the connection, as the function's warm-up invocation does) come before.
 
 Prints one line, ``BENCH-RESULT {json}``.

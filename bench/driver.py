@@ -1,10 +1,10 @@
 """Runs one handler in a fresh process, as Lambda would, and prints what it measured.
 
-Started by bench/run.py as ``python bench/driver.py SPEC [SPAWNED_AT]``: SPEC is a JSON file
-naming the handler (its module, and the directories to put first on sys.path — Lambda's code
-directory), the warm-up events, the measured events and what else to report; SPAWNED_AT is the
-parent's time.monotonic() just before it started this process (CLOCK_MONOTONIC is system-wide
-on Linux, so the difference is the interpreter's start-up).
+Started by the benchmarks (bench/common.py's run_child) as ``python bench/driver.py SPEC
+[SPAWNED_AT]``: SPEC is a JSON file naming the handler (its module, and the directories to put
+first on sys.path — Lambda's code directory), the warm-up events, the measured events and what else
+to report; SPAWNED_AT is the parent's time.monotonic() just before it started this process
+(CLOCK_MONOTONIC is system-wide on Linux, so the difference is the interpreter's start-up).
 
 The result is one line on stdout, ``BENCH-RESULT {json}``; the function's own output (EMF
 metrics, warnings) shares stdout and is counted by the parent. Markers on stderr split a
