@@ -89,6 +89,9 @@ def shell(tmp_path: Path) -> Iterator[Shell]:
     session.close()
 
 
+# The whole document's limit lies above every command's own (the slowest, `make lint`, 180 s):
+# README.md takes ~35 s on a loaded 2-core machine.
+@pytest.mark.timeout(600)
 @pytest.mark.parametrize("document", DOCUMENTS, ids=lambda path: str(path.relative_to(ROOT)))
 def test_every_command_of_a_document_runs(document: Path, shell: Shell) -> None:
     activated = activates_venv(document)

@@ -53,8 +53,9 @@ def test_environments_reserving_at_once_get_disjoint_spaced_slots(local: Local) 
     assert len(ordered) == 4 * 15 * 4
     assert min(b - a for a, b in itertools.pairwise(ordered)) >= INTERVAL - 1e-6
     assert all(ledger.take_unavailability() is None for ledger in ledgers)
-    # ... in about one DynamoDB request per batch
-    assert sum(ledger.requests for ledger in ledgers) <= 60 + 2 * 4
+    # ... each batch in one DynamoDB request, two when it found the fleet idle or woke it (how
+    # often that happens depends on how busy the machine keeps the threads)
+    assert sum(ledger.requests for ledger in ledgers) <= 2 * 60
 
 
 def test_a_missing_table_makes_the_environment_pace_alone_and_say_why(local: Local) -> None:
