@@ -292,3 +292,45 @@ def test_the_dispenser_reserves_a_batch_for_the_calls_it_expects(table: FakeTabl
     for _ in range(16):
         assert dispenser.turn(float("inf"))()
     assert table.requests == 16 / MAX_BATCH  # DynamoDB requests per call at full rate: 1/8
+
+
+# --- the client, prepared in the background -------------------------------------------------------
+
+
+def test_the_client_prepared_in_the_background_is_the_one_reservations_use(
+    table: FakeTable, clock: FakeClock, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from zego_resume.adapters import rate_ledger
+
+    monkeypatch.setattr(rate_ledger, "after_first_client", lambda build, **_: build())
+    built: list[FakeTable] = []
+
+    def factory() -> FakeTable:
+        built.append(table)
+        return table
+
+    ledger = DynamoLedger(
+        "ledger", INTERVAL, key=lambda: KEY, fallback=LocalSchedule(INTERVAL), client_factory=factory
+    )
+    ledger.prepare()
+    assert len(built) == 1  # prepared before the first reservation needs it
+    assert ledger.reserve(2, clock(), clock() + 60).slots
+    assert len(built) == 1  # and not built again
+
+
+def test_a_client_that_cannot_be_prepared_is_the_first_reservations_to_report(
+    clock: FakeClock, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from zego_resume.adapters import rate_ledger
+
+    monkeypatch.setattr(rate_ledger, "after_first_client", lambda build, **_: build())
+
+    def factory() -> Any:
+        raise RuntimeError("no region")
+
+    ledger = DynamoLedger(
+        "ledger", INTERVAL, key=lambda: KEY, fallback=LocalSchedule(INTERVAL), client_factory=factory
+    )
+    ledger.prepare()  # never raises
+    assert len(ledger.reserve(1, clock(), clock() + 60).slots) == 1  # paced alone
+    assert ledger.take_unavailability() == "RuntimeError"

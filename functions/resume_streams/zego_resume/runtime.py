@@ -81,12 +81,14 @@ def _schedule(settings: Settings, credentials: SecretsManagerCredentials) -> Slo
     alone = LocalSchedule(slot_interval(settings.max_calls_per_second, jitter))
     if settings.rate_ledger_table is None:
         return alone
-    return DynamoLedger(
+    ledger = DynamoLedger(
         settings.rate_ledger_table,
         slot_interval(settings.fleet_calls_per_second, jitter),
         key=lambda: f"zego-rate#{credentials.current().app_id}",  # one budget per AppId
         fallback=alone,
     )
+    ledger.prepare()
+    return ledger
 
 
 _runtime: Runtime | None = None

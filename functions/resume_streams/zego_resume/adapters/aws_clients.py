@@ -9,10 +9,12 @@ here, so AWS_REGION / AWS_DEFAULT_REGION and AWS_ENDPOINT_URL apply as usual.
 from __future__ import annotations
 
 import threading
+from collections.abc import Callable
 from typing import Any
 
 _lock = threading.Lock()
 _session: Any = None
+_first_client = threading.Event()  # set once a client exists: the session's loaders are warm
 
 
 def aws_client(service: str, *, connect_timeout: float, read_timeout: float, attempts: int) -> Any:
@@ -25,7 +27,7 @@ def aws_client(service: str, *, connect_timeout: float, read_timeout: float, att
             import botocore.session
 
             _session = botocore.session.get_session()
-        return _session.create_client(
+        client = _session.create_client(
             service,
             region_name=_session.get_config_variable("region") or _region_from_lambda(),
             config=Config(
@@ -34,6 +36,21 @@ def aws_client(service: str, *, connect_timeout: float, read_timeout: float, att
                 retries={"mode": "standard", "max_attempts": attempts},
             ),
         )
+    _first_client.set()
+    return client
+
+
+def after_first_client(build: Callable[[], None], *, wait: float = 2.0) -> None:
+    """Run `build` (which makes a client) on a thread of its own once the first client of the
+    environment exists, or after `wait` seconds: a client the first event needs later (the rate
+    ledger's) is then built while the event waits on the network (the secret, ZEGO's TLS set-up)
+    instead of after it, and never ahead of the first one. Errors are left to `build`."""
+
+    def run() -> None:
+        _first_client.wait(wait)
+        build()
+
+    threading.Thread(target=run, name="prepare-aws-client", daemon=True).start()
 
 
 def _region_from_lambda() -> str | None:

@@ -27,6 +27,7 @@ through DynamoDB with this bound (docs/design.md, "One budget for the whole flee
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import threading
 import time
@@ -34,7 +35,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from zego_resume.adapters.aws_clients import aws_client
+from zego_resume.adapters.aws_clients import after_first_client, aws_client
 from zego_resume.adapters.rate_budget import LocalSchedule, Reservation
 
 MAX_BATCH = 8  # slots per request: ~0.4 s of a 20 calls/s budget, 1/8 request per call at full rate
@@ -76,6 +77,7 @@ class DynamoLedger:
         self._fallback = fallback
         self._client_factory = client_factory
         self._client: Any = None
+        self._client_lock = threading.Lock()
         self._monotonic = monotonic
         self._lock = threading.Lock()
         # Which form to try first. After a reservation the schedule runs ahead of now, so the next
@@ -84,6 +86,11 @@ class DynamoLedger:
         self._alone_until = 0.0  # a time.monotonic() value
         self._unavailable: str | None = None  # why, since it was last reported
         self.requests = 0  # DynamoDB requests made, for metrics and benchmarks
+
+    def prepare(self) -> None:
+        """Build the DynamoDB client in the background, after the environment's first client:
+        ~30 ms of CPU a one-call cold start would otherwise spend after its other waits."""
+        after_first_client(self._prepare)
 
     def reserve(self, count: int, now: float, latest: float) -> Reservation:
         if self._monotonic() < self._alone_until:
@@ -166,13 +173,12 @@ class DynamoLedger:
     def _update(
         self, expression: str, condition: str, values: dict[str, Any], *, returns: str = "NONE"
     ) -> dict[str, Any]:
-        if self._client is None:
-            self._client = self._client_factory()
+        client = self._ensure_client()
         self.requests += 1
         # The error is raised outside `except`: botocore's exception is not needed, only the item.
         failed: _ConditionFailed | None = None
         try:
-            answer: dict[str, Any] = self._client.update_item(
+            answer: dict[str, Any] = client.update_item(
                 TableName=self._table,
                 Key={"pk": {"S": self._key()}},
                 UpdateExpression=expression,
@@ -188,6 +194,17 @@ class DynamoLedger:
         if failed is not None:
             raise failed
         return answer
+
+    def _ensure_client(self) -> Any:
+        with self._client_lock:  # one client, whether the preparation or a reservation is first
+            if self._client is None:
+                self._client = self._client_factory()
+            return self._client
+
+    def _prepare(self) -> None:
+        # A client that cannot be built now is the first reservation's to report.
+        with contextlib.suppress(Exception):
+            self._ensure_client()
 
     def _pace_alone(self, error: Exception) -> None:
         with self._lock:
