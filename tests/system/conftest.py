@@ -95,7 +95,7 @@ class Environments:
                     str(directory / f"env-{number}.json"),
                 ],
                 env={**os.environ, **environment},
-                stdout=subprocess.DEVNULL,
+                stdout=(directory / f"env-{number}.out").open("w"),
                 stderr=(directory / f"env-{number}.err").open("w"),
             )
             for number in range(count)
@@ -109,3 +109,12 @@ class Environments:
         errors = [(self._directory / f"env-{n}.err").read_text()[-2000:] for n in range(self._count)]
         assert [process.returncode for process in self.processes] == [0] * self._count, errors
         return [json.loads((self._directory / f"env-{n}.json").read_text()) for n in range(self._count)]
+
+    def log_lines(self) -> list[dict[str, Any]]:
+        """Every JSON line the environments' functions printed (logs and EMF metrics)."""
+        lines = []
+        for n in range(self._count):
+            for line in (self._directory / f"env-{n}.out").read_text().splitlines():
+                if line.startswith("{"):
+                    lines.append(json.loads(line))
+        return lines

@@ -501,3 +501,25 @@ def test_a_secret_lost_between_attempts_fails_the_call_transiently() -> None:
     # Then no call is made without credentials, and the failure is transient
     assert world.gateway.calls == []
     assert (failure.code, failure.transient) == ("SecretUnavailable", True)
+
+
+def test_a_call_waiting_for_its_turn_when_zego_goes_out_is_handed_back_unsent() -> None:
+    # Given a budget whose turn comes only after ZEGO has failed OPEN_AFTER times (other calls,
+    # in flight meanwhile)
+    gateway = FakeGateway(default=0)
+
+    class LateTurns(AdmittingBudget):
+        def _admit(self, latest_start: float) -> bool:
+            for _ in range(OPEN_AFTER):
+                world.outage.failed(Failure("HttpError", "HTTP 503", transient=True))
+            return True
+
+    world = World(gateway, outage_after=OPEN_AFTER, budget=LateTurns())
+    # When a call admitted while there was no outage takes its turn
+    report = world.resume(_pending("d", ["d-1"]))
+    # Then it was not sent, and goes back with the failure that opened the outage
+    assert gateway.calls == []
+    failure = _only_failure(report, "d")
+    assert failure.transient
+    assert failure.code == "HttpError"
+    assert report.stats.outage_refused == 1

@@ -88,6 +88,12 @@ class OutageDetector:
     def last_failure(self) -> Failure | None:
         return self._last_failure
 
+    @property
+    def is_open(self) -> bool:
+        """Whether the environment is in outage now."""
+        with self._lock:
+            return self._opened_at is not None
+
     def outage_seconds(self) -> float:
         """How long the environment has been in outage (0 when it is not)."""
         with self._lock:

@@ -27,6 +27,7 @@ from zego_resume.ports import (
     RateBudget,
     SecretError,
     TransportError,
+    Turn,
     ZegoCredentials,
     ZegoGateway,
 )
@@ -178,9 +179,16 @@ class AttemptLoop:
                 credentials = self._credentials.current()
             except SecretError as error:
                 return Failure(error.code, error.message, transient=True, attempts=attempt), attempt
+            turn = _UnlessOutage(
+                self._budget.turn(deadline.at - self._policy.min_call_time),
+                self._outage if admission is Admission.CALL else None,
+            )
             try:
-                outcome = self._attempt(call, attempt, credentials, deadline)
+                outcome = self._attempt(call, attempt, credentials, deadline, turn)
             except NoTurnBeforeDeadline:  # nothing was sent: the last real failure says why
+                if turn.refused_by_outage:
+                    stats.outage_refused += 1
+                    return failure or _in_outage(self._outage.last_failure), attempt
                 break
             stats.calls += 1
             stats.retries += attempt > first_attempt
@@ -213,7 +221,7 @@ class AttemptLoop:
         return failure or out_of_time(), attempt
 
     def _attempt(
-        self, call: PlannedCall, attempt: int, credentials: ZegoCredentials, deadline: Deadline
+        self, call: PlannedCall, attempt: int, credentials: ZegoCredentials, deadline: Deadline, turn: Turn
     ) -> tuple[Failure, CodeClass] | None:
         """None on success; else the failure and its class.
 
@@ -224,7 +232,7 @@ class AttemptLoop:
                 call.stream_ids,
                 attempt_sequence(call.base_sequence, attempt),
                 deadline=deadline.at,
-                turn=self._budget.turn(deadline.at - self._policy.min_call_time),
+                turn=turn,
             )
         except NoTurnBeforeDeadline:
             raise
@@ -243,6 +251,27 @@ class AttemptLoop:
             attempts=attempt + 1,
         )
         return failure, code_class
+
+
+class _UnlessOutage:
+    """A call's turn that is not taken when ZEGO went into outage while the call waited for it
+    (the calls queued behind a failing ZEGO are handed back, not sent)."""
+
+    def __init__(self, turn: Turn, outage: OutageDetector | None) -> None:
+        self._turn = turn
+        self._outage = outage
+        self.refused_by_outage = False
+
+    def __call__(self) -> bool:
+        if not self._turn():
+            return False
+        if self._outage is not None and self._outage.is_open:
+            self.refused_by_outage = True  # the slot is lost, never handed on
+            return False
+        return True
+
+    def written(self, at: float | None) -> None:
+        self._turn.written(at)
 
 
 def out_of_time() -> Failure:
