@@ -349,10 +349,10 @@ def test_after_failures_in_a_row_zego_is_probed_once_per_interval_and_the_rest_h
     decisions = [_pending(f"d{n}", [f"d{n}-{i}" for i in range(20)]) for n in range(10)]
     # When they are resumed in one invocation
     report = world.resume(*decisions)
-    # Then the outage opened after OPEN_AFTER failures; no call was made after that before the
-    # probe interval, and every decision is handed back (transient) with the cause
-    assert len(gateway.calls) == OPEN_AFTER
-    assert report.stats.outage_refused >= 9
+    # Then the outage opened once OPEN_AFTER different calls had failed; no other call was made
+    # before the probe interval, and every decision is handed back (transient) with the cause
+    assert len({call.stream_ids for call in gateway.calls}) == OPEN_AFTER
+    assert report.stats.outage_refused >= 10 - OPEN_AFTER
     for n in range(10):
         failure = _only_failure(report, f"d{n}")
         assert failure.transient
@@ -372,7 +372,8 @@ def test_a_failed_probe_keeps_the_outage_and_the_next_waits_a_whole_interval() -
 
     gateway = FakeGateway(default=TransportError("ConnectionError", "refused"))
     world = World(gateway, outage_after=OPEN_AFTER)
-    world.resume(_pending("a", ["a-1"]), *[_pending(f"x{n}", [f"x{n}"]) for n in range(OPEN_AFTER)])
+    # (each decision its own Sequence, so each its own call)
+    world.resume(*[_pending(f"x{n}", [f"x{n}"], sequence=SEQUENCE + 1000 * n) for n in range(OPEN_AFTER)])
     made = len(gateway.calls)
     world.clock.advance(PROBE_SECONDS)
     world.resume(_pending("b", ["b-1"]), _pending("c", ["c-1"]))
@@ -381,6 +382,18 @@ def test_a_failed_probe_keeps_the_outage_and_the_next_waits_a_whole_interval() -
     world.resume(_pending("d", ["d-1"]))
     assert len(gateway.calls) == made + 1  # not yet
     assert world.outage.outage_seconds() >= PROBE_SECONDS
+
+
+def test_one_call_that_keeps_failing_never_opens_an_outage() -> None:
+    # Given ZEGO failing one batch every time (42004), and answering every other call
+    gateway = FakeGateway(by_stream={"stuck": 42004}, default=0)
+    world = World(gateway, outage_after=OPEN_AFTER)
+    # When it is retried across many invocations, beside other calls that succeed
+    for round_ in range(3):
+        world.resume(_pending("s", ["stuck"]), _pending(f"ok{round_}", ["fine"], sequence=SEQUENCE + 5000))
+    # Then it counted once: no outage, the others went through
+    assert world.outage.outage_seconds() == 0
+    assert not world.outage.is_open
 
 
 def test_30002_and_permanent_codes_never_open_an_outage() -> None:

@@ -1,11 +1,13 @@
 """Domain: riding out a ZEGO outage — stop calling a ZEGO that keeps failing, probe it gently,
 and keep retries from multiplying a brownout. No I/O; the clock is injected.
 
-* `OutageDetector`: after `OPEN_AFTER` transient failures of the outage kind in a row (transport
-  errors, HTTP errors, 30003, 42004, 100000015; never 30002, which is ours, nor a permanent code),
-  with no success in between, the environment is in outage. Then it makes at most one probe call
-  per `probe_seconds`; every other attempt is refused at once, so undone decisions are handed back
-  instead of spending the invocation on retries. The first success closes it.
+* `OutageDetector`: after transient failures of the outage kind (transport errors, HTTP errors,
+  30003, 42004, 100000015; never 30002, which is ours, nor a permanent code) of `OPEN_AFTER`
+  different calls in a row, with no success in between, the environment is in outage. One call
+  that keeps failing (ZEGO refusing one batch, say) counts once, however often it is retried.
+  Then the environment makes at most one probe call per `probe_seconds`; every other attempt is
+  refused at once, so undone decisions are handed back instead of spending the invocation on
+  retries. The first success closes it.
 * `RetryBudget`: retries draw tokens that successes put back, in the spirit of the AWS SDKs'
   standard retry mode; a first attempt never needs one, so new calls are never starved.
 
@@ -22,7 +24,7 @@ from enum import Enum
 
 from zego_resume.domain.outcome import Failure
 
-OPEN_AFTER = 5  # outage-kind failures in a row, across calls, that open an outage
+OPEN_AFTER = 5  # different calls failing in a row (outage kind) that open an outage
 OUTAGE_CODES = frozenset({"30003", "42004", "100000015"})
 TRANSPORT_CODES = frozenset({"Timeout", "ConnectionError", "HttpError", "InvalidResponse"})
 
@@ -50,7 +52,7 @@ class OutageDetector:
         self._open_after = open_after
         self._clock = clock
         self._lock = threading.Lock()
-        self._failures_in_a_row = 0
+        self._failing_calls: set[object] = set()  # since the last success
         self._opened_at: float | None = None
         self._next_probe_at = 0.0
         self._last_failure: Failure | None = None
@@ -69,17 +71,20 @@ class OutageDetector:
 
     def succeeded(self) -> None:
         with self._lock:
-            self._failures_in_a_row = 0
+            self._failing_calls.clear()
             self._opened_at = None
 
-    def failed(self, failure: Failure) -> None:
-        """An attempt failed; only outage-kind failures count towards an outage."""
+    def failed(self, failure: Failure, call: object | None = None) -> None:
+        """An attempt of `call` (any hashable naming it; None: a call of its own) failed; only
+        outage-kind failures count towards an outage, each call once."""
         if not is_outage_kind(failure):
             return
         with self._lock:
             self._last_failure = failure
-            self._failures_in_a_row += 1
-            if self._opened_at is None and self._failures_in_a_row >= self._open_after:
+            if self._opened_at is not None:
+                return
+            self._failing_calls.add(object() if call is None else call)
+            if len(self._failing_calls) >= self._open_after:
                 now = self._clock()
                 self._opened_at = now
                 self._next_probe_at = now + self._probe_seconds

@@ -199,7 +199,7 @@ class AttemptLoop:
                 self._retry_budget.succeeded()
                 return None, attempt
             failure, code_class = outcome
-            self._outage.failed(failure)
+            self._outage.failed(failure, call.stream_ids)
             stats.errors[failure.code] += 1
             if code_class is CodeClass.PERMANENT:
                 return failure, attempt
