@@ -232,8 +232,12 @@ class Shell:
                 return Outcome(None, "".join(output) + f"\n[timed out after {timeout:.0f}s]", timeout)
             if line is None:
                 return Outcome(None, "".join(output) + "\n[the shell ended]", time.monotonic() - started)
-            if line.startswith(marker):
-                status = int(line.split()[1])
+            if marker in line:
+                # A background job of the document may write into the same line (its output and
+                # the marker share the pipe): what came before the marker is output.
+                before, after = line.split(marker, 1)
+                output.append(before)
+                status = int(after.split()[0])
                 return Outcome(status, "".join(output).removesuffix("\n"), time.monotonic() - started)
             output.append(line)
 

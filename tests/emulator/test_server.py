@@ -527,3 +527,27 @@ def test_admin_jitter_and_connection_setup_take_effect(
     [record] = emulator.calls()
     assert record.jitter == random.Random(8).uniform(0.0, 0.1)
     assert record.connection_setup_delay == 0.2
+
+
+# ----- where a call counts ------------------------------------------------------------------------
+
+
+def test_a_call_counts_where_it_reached_the_host_however_late_its_thread_reads_it(
+    emulator: ZegoEmulator, session: requests.Session, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Given a server whose connection threads start 0.3 s late (a busy machine)
+    from zegosim.zego import server
+
+    original = server._Handler.setup
+
+    def late_setup(handler: Any) -> None:
+        time.sleep(0.3)
+        original(handler)
+
+    monkeypatch.setattr(server._Handler, "setup", late_setup)
+    # When a call is sent on a new connection
+    sent = time.monotonic()
+    assert get(session, emulator, build_query(sequence="1")).json()["Code"] == 0
+    # Then it counts where it reached the host (the kernel's receive stamp), not 0.3 s later
+    (call,) = emulator.calls()
+    assert call.arrival - sent < 0.1

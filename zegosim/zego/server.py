@@ -326,9 +326,11 @@ class _Handler(BaseHTTPRequestHandler):
 
     def handle(self) -> None:
         if self._setup_delay > 0:
-            # What a TLS handshake with a far host costs: nothing is read until it is over.
+            # What a TLS handshake with a far host costs: nothing is read until it is over, and
+            # no request can arrive before it is. (Without one, a thread that starts late must
+            # not make its first request look late: the kernel's receive stamp says when.)
             time.sleep(self._setup_delay)
-        self._ready_at = time.monotonic()  # no request can arrive before the handshake ends
+            self._ready_at = time.monotonic()
         super().handle()
 
     def handle_one_request(self) -> None:
