@@ -551,3 +551,20 @@ def test_a_call_counts_where_it_reached_the_host_however_late_its_thread_reads_i
     # Then it counts where it reached the host (the kernel's receive stamp), not 0.3 s later
     (call,) = emulator.calls()
     assert call.arrival - sent < 0.1
+
+
+def test_a_kernel_stamp_is_converted_with_a_tight_pair_of_clock_readings(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # Given clocks whose first pair of readings straddles a 50 ms pause (the thread lost the CPU)
+    from zegosim.zego import server
+
+    monotonic = iter([100.0, 100.05, 200.0, 200.0001])
+    wall = iter([1000.0, 1100.0])
+    monkeypatch.setattr(server.time, "monotonic", lambda: next(monotonic))
+    monkeypatch.setattr(server.time, "time", lambda: next(wall))
+    # When a stamp taken 1 s before the second pair's wall reading is converted
+    converted = server._monotonic_of(1099.0)
+    monkeypatch.undo()
+    # Then the tight pair is the one used: the stamp is 1 s before it, not moved by the pause
+    assert converted == pytest.approx(199.00005, abs=1e-6)

@@ -432,9 +432,21 @@ class _StampedReader(io.RawIOBase):
         for level, kind, data in ancillary:
             if level == socket.SOL_SOCKET and kind == SO_TIMESTAMPNS and len(data) >= 16:
                 seconds, nanoseconds = struct.unpack("qq", data[:16])
-                # The kernel's stamp is wall-clock time; the rules count in monotonic time.
-                received -= time.time() - (seconds + nanoseconds / 1e9)
+                received = _monotonic_of(seconds + nanoseconds / 1e9)
         if self._first is None:
             self._first = received
         self._last = received
         return size
+
+
+def _monotonic_of(wall: float) -> float:
+    """The time.monotonic() value of a wall-clock time (the kernel stamps in wall-clock time; the
+    rules count in monotonic time). The two clocks are read as a tight pair: a thread that loses
+    the CPU between them would move the stamp by as long as it waited, and bunch calls up."""
+    for _ in range(10):
+        before = time.monotonic()
+        now = time.time()
+        after = time.monotonic()
+        if after - before < 0.0002:
+            break
+    return wall - now + (before + after) / 2
