@@ -58,3 +58,12 @@ def _region_from_lambda() -> str | None:
     import os
 
     return os.environ.get("AWS_REGION") or None
+
+
+def error_code(error: Exception) -> str | None:
+    """The AWS error code a botocore exception carries (None for other exceptions)."""
+    response = getattr(error, "response", None)
+    if isinstance(response, dict):
+        code = response.get("Error", {}).get("Code")
+        return str(code) if code else None
+    return None

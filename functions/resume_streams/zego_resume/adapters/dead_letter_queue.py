@@ -12,7 +12,7 @@ import time
 from collections.abc import Callable, Sequence
 from typing import Any
 
-from zego_resume.adapters.aws_clients import aws_client
+from zego_resume.adapters.aws_clients import aws_client, error_code
 from zego_resume.ports import DeadLetter
 
 MAX_BATCH_ENTRIES = 10  # SQS SendMessageBatch limit
@@ -65,7 +65,10 @@ class DeadLetterQueue:
             except Exception as error:  # botocore raises many types; each means "not sent"
                 logger.error(
                     "dead-letter send failed",
-                    extra={"error": _error_code(error), "error_message": _error_message(error)},
+                    extra={
+                        "error": error_code(error) or type(error).__name__,
+                        "error_message": _error_message(error),
+                    },
                 )
                 continue
             for index in accepted:
@@ -116,13 +119,6 @@ def _batches(letters: Sequence[DeadLetter]) -> list[list[int]]:
     if current:
         batches.append(current)
     return batches
-
-
-def _error_code(error: Exception) -> str:
-    response = getattr(error, "response", None)
-    if isinstance(response, dict) and response.get("Error", {}).get("Code"):
-        return str(response["Error"]["Code"])
-    return type(error).__name__
 
 
 def _error_message(error: Exception) -> str:

@@ -35,7 +35,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from zego_resume.adapters.aws_clients import after_first_client, aws_client
+from zego_resume.adapters.aws_clients import after_first_client, aws_client, error_code
 from zego_resume.adapters.rate_budget import LocalSchedule, Reservation
 
 MAX_BATCH = 8  # slots per request: ~0.4 s of a 20 calls/s budget, 1/8 request per call at full rate
@@ -188,7 +188,7 @@ class DynamoLedger:
                 ReturnValuesOnConditionCheckFailure="ALL_OLD",
             )
         except Exception as error:
-            if _error_code(error) != "ConditionalCheckFailedException":
+            if error_code(error) != "ConditionalCheckFailedException":
                 raise
             failed = _ConditionFailed(_next_free(getattr(error, "response", {}).get("Item")))
         if failed is not None:
@@ -209,7 +209,7 @@ class DynamoLedger:
     def _pace_alone(self, error: Exception) -> None:
         with self._lock:
             self._alone_until = self._monotonic() + RETRY_LEDGER_SECONDS
-            self._unavailable = _error_code(error) or type(error).__name__
+            self._unavailable = error_code(error) or type(error).__name__
 
 
 @dataclass(frozen=True)
@@ -232,11 +232,3 @@ def _next_free(item: Any) -> int | None:
         return int(item["next_free"]["N"])
     except (KeyError, TypeError, ValueError):
         return None
-
-
-def _error_code(error: Exception) -> str | None:
-    response = getattr(error, "response", None)
-    if isinstance(response, dict):
-        code = response.get("Error", {}).get("Code")
-        return str(code) if code else None
-    return None
