@@ -224,6 +224,15 @@ class EmulatorProcess:
             body["seed"] = seed
         http_json("POST", f"{self.base_url}/_emulator/jitter", body, bearer_token=self.admin_token)
 
+    def set_connection_setup_delay(self, seconds: float) -> None:
+        """A new connection's first request waits `seconds` (a TLS handshake with a far host)."""
+        http_json(
+            "POST",
+            f"{self.base_url}/_emulator/connection-setup",
+            {"seconds": seconds},
+            bearer_token=self.admin_token,
+        )
+
     def reset(self) -> None:
         http_json("POST", f"{self.base_url}/_emulator/reset", {}, bearer_token=self.admin_token)
 

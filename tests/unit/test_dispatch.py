@@ -10,6 +10,7 @@ import pytest
 
 from devkit.events import load_event, sqs_event
 from zego_resume import runtime as runtime_module
+from zego_resume.adapters.zego_client import ZegoClient
 from zego_resume.config import ConfigurationError
 from zego_resume.dispatch import ResumeIncomplete, handle_event
 from zego_resume.local_context import LocalContext
@@ -346,9 +347,13 @@ def test_the_runtime_is_built_once_from_the_environment(monkeypatch: pytest.Monk
     monkeypatch.setenv("ZEGO_SECRET_ID", "zego/credentials")
     monkeypatch.setenv("DEAD_LETTER_QUEUE_URL", DLQ_URL)
     monkeypatch.setenv("ZEGO_MAX_CALLS_PER_SECOND", "7")
+    prepared: list[object] = []  # no network in unit tests: record the connection it would open
+    monkeypatch.setattr(ZegoClient, "prepare", lambda self: prepared.append(self))
     first = runtime_module.runtime()
     assert runtime_module.runtime() is first
     assert first.settings.max_calls_per_second == 7
+    # and ZEGO's connection is opened once, ahead of the first call
+    assert len(prepared) == 1
 
 
 def test_a_ledger_out_of_reach_is_said_once_and_counted_while_the_work_goes_on(

@@ -55,6 +55,7 @@ class Runtime:
             read_timeout=settings.read_timeout_seconds,
             pool_size=workers,
         )
+        gateway.prepare()  # ZEGO's handshakes overlap the secret's loading
         outage = OutageDetector(settings.outage_probe_seconds)
         retry_budget = RetryBudget()
         return cls(

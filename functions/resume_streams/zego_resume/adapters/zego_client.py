@@ -10,6 +10,9 @@ Three things here go beyond a plain `session.get`, each for a promise the functi
 * **A call ends by its deadline, body included.** Socket timeouts apply per read, so a server
   trickling a byte at a time could hold a call for ever; a watchdog thread shuts the socket down
   when the call's time is up.
+* **The first connection is opened ahead of the first call** (`prepare`), so that its set-up
+  overlaps the secret's loading: with ZEGO far away, the handshakes are a cold start's longest
+  wait.
 * **The signature never leaves for another host.** No redirect is followed (a 3xx is a transient
   HttpError), nothing is read from the environment (proxies, .netrc), the answer's size is
   capped, and errors carry a name and a short message of our own, never the text of a requests
@@ -135,6 +138,38 @@ class ZegoClient:
         adapter = _TurnTakingAdapter(pool_connections=1, pool_maxsize=pool_size, max_retries=0)
         self._session.mount("https://", adapter)
         self._session.mount("http://", adapter)
+        self._preparing: threading.Thread | None = None
+
+    def prepare(self) -> None:
+        """Open a connection to ZEGO on a thread of its own and leave it in the pool, so that its
+        set-up (TCP and TLS handshakes) runs while the environment loads the secret instead of
+        after it. The first call waits for it rather than opening a second connection. Nothing is
+        sent, so ZEGO counts no call; a failure is left for the call to meet and report."""
+        self._preparing = threading.Thread(target=self._open_connection, name="zego-connect", daemon=True)
+        self._preparing.start()
+
+    def _open_connection(self) -> None:
+        with contextlib.suppress(Exception):  # the call will meet the same failure and report it
+            request = requests.Request("GET", self._url).prepare()
+            adapter = self._session.get_adapter(self._url)
+            if not isinstance(adapter, HTTPAdapter):
+                return
+            pool = adapter.get_connection_with_tls_context(request, verify=self._session.verify, cert=None)
+            if not isinstance(pool, HTTPConnectionPool):
+                return
+            # urllib3 has no public way to open a connection before its request: take a slot
+            # of the pool, connect it and hand it back, as urllib3's own urlopen does around a
+            # request. The next call then finds it open (and urllib3 replaces it if ZEGO has
+            # closed it meanwhile).
+            connection = pool._get_conn()
+            try:
+                connection.timeout = CONNECT_TIMEOUT_SECONDS
+                connection.connect()
+            except Exception:
+                connection.close()
+                raise
+            finally:
+                pool._put_conn(connection)
 
     def resume(
         self,
@@ -160,6 +195,9 @@ class ZegoClient:
             nonce=new_nonce(),
             timestamp=int(self._clock()),
         )
+        preparing, self._preparing = self._preparing, None
+        if preparing is not None:  # the first call: its connection is being opened already
+            preparing.join(max(0.0, min(CONNECT_TIMEOUT_SECONDS, deadline - time.monotonic())))
         guard = _CallGuard(turn, deadline, self._read_timeout, self._watchdog)
         budget = max(deadline - time.monotonic(), 0.05)
         timeout = (min(CONNECT_TIMEOUT_SECONDS, budget), min(self._read_timeout, budget))
