@@ -173,9 +173,13 @@ class Context:
         **extra: str,
     ) -> Child:
         """Run the driver (for our handler or the idiomatic baseline) with the function's env."""
-        env = self.services.function_environment(
-            emulator, ZEGO_MAX_CALLS_PER_SECOND=str(calls_per_second), **extra
-        )
+        # The environment alone, with the whole fleet's budget as its share: the settings
+        # refuse a share above the fleet's.
+        budget = {
+            "ZEGO_MAX_CALLS_PER_SECOND": str(calls_per_second),
+            "ZEGO_FLEET_CALLS_PER_SECOND": str(calls_per_second),
+        }
+        env = self.services.function_environment(emulator, **{**budget, **extra})
         return self.driver(spec, env, python_flags)
 
 

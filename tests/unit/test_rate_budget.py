@@ -237,6 +237,41 @@ def test_threads_taking_turns_for_real_keep_the_spacing_where_they_write() -> No
     assert min(b - a for a, b in itertools.pairwise(ordered)) >= interval - SEND_TOLERANCE - 0.002
 
 
+def test_callers_waiting_for_slots_wake_up_about_once_per_call_not_once_per_slot_each() -> None:
+    # Given twenty threads sharing 30 calls at 20 calls/s: most of them wait, with the schedule
+    # booked beyond the horizon, while the others go out one by one
+    sleeps = 0
+    lock = threading.Lock()
+
+    def sleep(seconds: float) -> None:
+        nonlocal sleeps
+        with lock:
+            sleeps += 1
+        time.sleep(seconds)
+
+    dispenser = SlotDispenser(LocalSchedule(slot_interval(20, 0.0)), sleep=sleep)
+    left = 30
+
+    def caller() -> None:
+        nonlocal left
+        while True:
+            with lock:
+                if left == 0:
+                    return
+                left -= 1
+            assert dispenser.turn(FOREVER)()
+
+    threads = [threading.Thread(target=caller) for _ in range(20)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=30)
+    # Then every call went, and the waiting cost each call a few sleeps, not one per waiting
+    # thread for every slot that went by (a CPU cost of its own: ~1 ms per call with 20 waiting)
+    assert dispenser.stats.taken == 30
+    assert sleeps <= 3 * 30
+
+
 def test_a_write_found_late_delays_every_later_slot_by_its_excess() -> None:
     # Given a dispenser whose first call took its turn on time
     budget = Budget()

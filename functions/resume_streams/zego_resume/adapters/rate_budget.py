@@ -29,6 +29,7 @@ them can take the turn where the request is written or share a schedule through 
 
 from __future__ import annotations
 
+import math
 import threading
 import time
 from collections import deque
@@ -235,28 +236,37 @@ class SlotDispenser:
             with self._lock:
                 if (slot := self._pop_reserved(latest)) is not None or self._reserved:
                     return slot
-            # One reservation at a time, outside the state lock (a turn being checked must never
-            # wait behind a request to the ledger): the callers waiting here would only ask for
-            # slots of their own; this way one request serves them all.
-            with self._reserving:
+            # One caller at a time asks the schedule for slots, waiting until it may ask, while
+            # the others queue on this lock. It is not the state lock: a turn being checked must
+            # never wait behind a request to the ledger. Callers waiting each on its own would
+            # only ask for slots of their own, and every one of them would wake up each time the
+            # schedule moved on: with 20 calls waiting, ~1 ms of CPU per call spent polling.
+            if not self._reserving.acquire(timeout=_lock_timeout(latest - self._clock())):
+                return None
+            try:
                 with self._lock:
                     if (slot := self._pop_reserved(latest)) is not None or self._reserved:
                         return slot
                     count = max(1, min(self._schedule.max_batch, self._expected))
                 now = self._clock()
-                if now >= self._ask_again_at:
-                    reservation = self._schedule.reserve(count, now, min(latest, now + HORIZON))
-                    # No one here asks again before the next free slot is within HORIZON: a
-                    # request made earlier could only be refused.
-                    self._next_free_seen = reservation.next_free
-                    self._ask_again_at = reservation.next_free - HORIZON
-                    with self._lock:
-                        self._reserved.extend(reservation.slots)
-                        if (slot := self._pop_reserved(latest)) is not None or self._reserved:
-                            return slot
-            if self._next_free_seen > latest:
-                return None
-            self._sleep(max(self._ask_again_at - self._clock(), 0.001))
+                if now < self._ask_again_at:
+                    if self._next_free_seen > latest:
+                        return None
+                    self._sleep(min(self._ask_again_at, latest) - now)
+                    now = self._clock()
+                reservation = self._schedule.reserve(count, now, min(latest, now + HORIZON))
+                # No one here asks again before the next free slot is within HORIZON: a request
+                # made earlier could only be refused.
+                self._next_free_seen = reservation.next_free
+                self._ask_again_at = max(reservation.next_free - HORIZON, now + 0.001)
+                with self._lock:
+                    self._reserved.extend(reservation.slots)
+                    if (slot := self._pop_reserved(latest)) is not None or self._reserved:
+                        return slot
+                if self._next_free_seen > latest:
+                    return None
+            finally:
+                self._reserving.release()
 
     def _pop_reserved(self, latest: float) -> float | None:
         """The earliest reserved slot still usable (under the lock), or None: none is reserved,
@@ -266,6 +276,13 @@ class SlotDispenser:
             return None
         self._expected = max(0, self._expected - 1)
         return self._reserved.popleft()
+
+
+def _lock_timeout(seconds: float) -> float:
+    """Lock.acquire's timeout for waiting `seconds`, which may be infinite (-1: for ever)."""
+    if seconds == math.inf:
+        return -1
+    return max(0.0, min(seconds, threading.TIMEOUT_MAX))
 
 
 class _SlotTurn:
