@@ -252,7 +252,7 @@ class SlotDispenser:
                 if now < self._ask_again_at:
                     if self._next_free_seen > latest:
                         return None
-                    self._sleep(min(self._ask_again_at, latest) - now)
+                    self._sleep(max(0.0, min(self._ask_again_at, latest) - now))
                     now = self._clock()
                 reservation = self._schedule.reserve(count, now, min(latest, now + HORIZON))
                 # No one here asks again before the next free slot is within HORIZON: a request
