@@ -481,21 +481,25 @@ class _Watchdog:
 
     def release(self, watch: _Watch) -> None:
         with self._lock:
-            watch.released = True  # left in the heap: popped when its time comes, at no cost
+            watch.released = True  # left in the heap: dropped when the thread next wakes up
 
     def _run(self) -> None:
         while True:
             with self._lock:
-                while not self._heap:
+                # Finished calls need no deadline: drop those first in line at once, and sleep
+                # until the first deadline of a call still running. Waking up for each finished
+                # call's deadline cost a wake-up per call (CPU per call, not seconds).
+                while self._heap and self._heap[0][2].released:
+                    heapq.heappop(self._heap)
+                if not self._heap:
                     self._lock.wait()
+                    continue
                 ends, _, watch = self._heap[0]
                 now = time.monotonic()
                 if ends > now:
                     self._lock.wait(ends - now)
                     continue
                 heapq.heappop(self._heap)
-                if watch.released:
-                    continue
                 watch.fired = True
             with contextlib.suppress(OSError):  # already closed by its owner: nothing to cut
                 watch.sock.shutdown(socket.SHUT_RDWR)
