@@ -279,11 +279,20 @@ def _send_decisions(
     ]
     bodies.append((EVENTS / "direct-request.json").read_text())
     bodies.extend(BAD_BODIES)
+    # Each of these two has a Sequence no other decision has, so it always goes in a call of its
+    # own. Without one it takes its SentTimestamp, which a decision sent in the same millisecond
+    # shares: the two would go in one call, and ZEGO's answer would be both streams'.
     if zego is not None:  # ZEGO refuses one stream for good: dead-lettered at once, never retried
-        bodies.append(json.dumps({"streamIds": ["refused-by-zego"], "requestId": "case-refused"}))
+        refused = {"streamIds": ["refused-by-zego"], "sequence": 1764409999001, "requestId": "case-refused"}
+        bodies.append(json.dumps(refused))
         zego.inject_for_stream("refused-by-zego", Fault.of_code(30006))
     if zego is not None and faults:  # and one meets transient faults that outlast every retry
-        bodies.append(json.dumps({"streamIds": ["zego-keeps-failing"], "requestId": "case-unlucky"}))
+        unlucky = {
+            "streamIds": ["zego-keeps-failing"],
+            "sequence": 1764409999002,
+            "requestId": "case-unlucky",
+        }
+        bodies.append(json.dumps(unlucky))
         zego.inject_for_stream("zego-keeps-failing", Fault.of_code(42004))
     details = [json.loads((EVENTS / "eventbridge-event.json").read_text())["detail"]]
 
