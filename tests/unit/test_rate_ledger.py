@@ -19,7 +19,13 @@ from zego_resume.adapters.rate_budget import (
     SlotDispenser,
     slot_interval,
 )
-from zego_resume.adapters.rate_ledger import MAX_BATCH, RETRY_LEDGER_SECONDS, DynamoLedger
+from zego_resume.adapters.rate_ledger import (
+    FIRST_LEAD,
+    MAX_BATCH,
+    MAX_LEAD,
+    RETRY_LEDGER_SECONDS,
+    DynamoLedger,
+)
 
 from .fakes import FakeClock, FakeSleep
 
@@ -42,15 +48,29 @@ class ClientError(Exception):
 
 class FakeTable:
     """DynamoDB's UpdateItem for the ledger's three expressions, atomic like the real one, with
-    ReturnValuesOnConditionCheckFailure. Fails with `error` (a code) when one is set."""
+    ReturnValuesOnConditionCheckFailure. Fails with `error` (a code) when one is set. With
+    `clocks`, each request takes `latency` of them: half before the item is read, half after."""
 
-    def __init__(self) -> None:
+    def __init__(self, *clocks: FakeClock) -> None:
         self.items: dict[str, int] = {}
         self.requests = 0
         self.error: str | None = None
+        self.latency = 0.0
+        self._clocks = clocks
         self._lock = threading.Lock()
 
+    def _travel(self) -> None:
+        for clock in self._clocks:
+            clock.advance(self.latency / 2)
+
     def update_item(self, **request: Any) -> dict[str, Any]:
+        self._travel()
+        try:
+            return self._update_item(**request)
+        finally:
+            self._travel()
+
+    def _update_item(self, **request: Any) -> dict[str, Any]:
         with self._lock:
             self.requests += 1
             if self.error is not None:
@@ -60,10 +80,10 @@ class FakeTable:
             current = self.items.get(key)
             old = None if current is None else {"next_free": {"N": str(current)}}
             expression, condition = request["UpdateExpression"], request["ConditionExpression"]
-            if condition == "next_free >= :now AND next_free <= :latest":
-                holds = current is not None and values[":now"] <= current <= values[":latest"]
-            elif condition == "attribute_not_exists(next_free) OR next_free < :now":
-                holds = current is None or current < values[":now"]
+            if condition == "next_free >= :earliest AND next_free <= :latest":
+                holds = current is not None and values[":earliest"] <= current <= values[":latest"]
+            elif condition == "attribute_not_exists(next_free) OR next_free < :earliest":
+                holds = current is None or current < values[":earliest"]
             elif condition == "attribute_not_exists(next_free) OR next_free < :until":
                 holds = current is None or current < values[":until"]
             else:
@@ -98,6 +118,7 @@ class Environment:
             key=lambda: KEY,
             fallback=self.fallback,
             client_factory=lambda: table,
+            clock=self.now,
             monotonic=self.monotonic,
         )
 
@@ -125,10 +146,13 @@ def _most_in_any_window(times: list[float]) -> int:
     )
 
 
-def test_an_idle_fleet_gives_slots_from_now_in_one_request(table: FakeTable, clock: FakeClock) -> None:
+def test_an_idle_fleet_gives_slots_from_the_first_lead_in_one_request(
+    table: FakeTable, clock: FakeClock
+) -> None:
     env = Environment(table, clock)
+    asked_at = clock()
     slots = env.reserve(MAX_BATCH)
-    assert slots[0] == pytest.approx(clock(), abs=1e-6)
+    assert slots[0] == pytest.approx(asked_at + FIRST_LEAD, abs=1e-6)
     assert [b - a for a, b in itertools.pairwise(slots)] == pytest.approx(
         [INTERVAL] * (MAX_BATCH - 1), abs=1e-6
     )
@@ -292,6 +316,105 @@ def test_the_dispenser_reserves_a_batch_for_the_calls_it_expects(table: FakeTabl
     for _ in range(16):
         assert dispenser.turn(float("inf"))()
     assert table.requests == 16 / MAX_BATCH  # DynamoDB requests per call at full rate: 1/8
+
+
+# --- slots that are still ahead when the answer is back -------------------------------------------
+
+
+class Cold:
+    """One environment's dispenser over the ledger, with a table whose requests take time and a
+    client that takes `build` seconds to make (botocore's, on a cold start)."""
+
+    def __init__(self, table: FakeTable, clock: FakeClock, *, build: float = 0.0) -> None:
+        self.table = table
+
+        def factory() -> FakeTable:
+            clock.advance(build)
+            return table
+
+        self.ledger = DynamoLedger(
+            "ledger",
+            INTERVAL,
+            key=lambda: KEY,
+            fallback=LocalSchedule(INTERVAL),
+            client_factory=factory,
+            clock=clock,
+            monotonic=clock,
+        )
+        self.dispenser = SlotDispenser(self.ledger, clock=clock, monotonic=clock, sleep=FakeSleep(clock))
+
+    def call(self) -> None:
+        assert self.dispenser.turn(float("inf"))()
+
+    @property
+    def wasted(self) -> int:
+        """Slots reserved and not used: given up (missed), or passed before a call asked (lost)."""
+        return self.dispenser.stats.missed + self.dispenser.stats.lost
+
+
+def test_a_first_reservation_slower_than_the_tolerance_still_gives_its_call_the_slot(
+    clock: FakeClock,
+) -> None:
+    # Given a cold environment: its DynamoDB client takes 80 ms to build, its first request 25 ms
+    # (a new connection), more than a call may be late for its slot
+    table = FakeTable(clock)
+    table.latency = 0.025
+    env = Cold(table, clock, build=0.080)
+    # When its first call takes a turn on an idle fleet
+    env.call()
+    # Then the slot it reserved was still ahead when the answer came back: one request, no slot
+    # lost to the request's own time, and no second reservation
+    assert table.requests == 1
+    assert env.wasted == 0
+    assert env.dispenser.stats.taken == 1
+
+
+def test_the_lead_learns_the_ledgers_round_trip(clock: FakeClock) -> None:
+    # Given a ledger whose requests take 60 ms, four times the tolerance
+    table = FakeTable(clock)
+    table.latency = 0.060
+    env = Cold(table, clock)
+    env.call()  # the first lead is too short for it: that slot is lost, once
+    assert env.wasted == 1
+    # When the fleet goes idle and wakes up again and again
+    for _ in range(5):
+        clock.advance(2.0)
+        env.call()
+    # Then every later reservation starts far enough ahead for its answer
+    assert env.wasted == 1
+    assert env.dispenser.stats.taken == 6
+
+
+def test_a_ledger_slower_than_the_longest_lead_is_not_waited_for(clock: FakeClock) -> None:
+    # Given a ledger whose answer comes back later than any slot it could give would still be
+    # usable (a request that nearly timed out)
+    table = FakeTable(clock)
+    table.latency = MAX_LEAD + 0.1
+    env = Cold(table, clock)
+    # When a call takes a turn
+    env.call()
+    # Then it went out on the environment's own schedule after one request, and the reason is
+    # reported, as for a ledger out of reach
+    assert table.requests == 1
+    assert env.dispenser.stats.taken == 1
+    assert env.ledger.take_unavailability() == "LedgerTooSlow"
+
+
+def test_a_schedule_ending_within_the_lead_is_taken_as_idle(clock: FakeClock) -> None:
+    # Given a fleet whose booked slots end 5 ms from now
+    table = FakeTable(clock)
+    first, second = Cold(table, clock), Cold(table, clock)
+    first.call()
+    booked_until = table.items[KEY] / 1_000_000
+    clock.advance(booked_until - clock() - 0.005)
+    # When another environment, whose requests take 25 ms, reserves
+    table.latency = 0.025
+    requests = table.requests
+    second.call()
+    # Then its slot starts after its answer can be back, not at the end of the booking (which
+    # would have passed by then): taken, none lost, at most two requests (busy, then idle)
+    assert second.wasted == 0
+    assert table.requests - requests <= 2
 
 
 # --- the client, prepared in the background -------------------------------------------------------

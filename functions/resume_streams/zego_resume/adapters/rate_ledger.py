@@ -2,13 +2,19 @@
 
 The item holds `next_free`, the fleet's next free send time (integer microseconds since the
 epoch): GCRA's "theoretical arrival time", with no burst. An environment reserves `count`
-consecutive slots `interval` apart with one conditional UpdateItem, in one of two forms:
+consecutive slots `interval` apart with one conditional UpdateItem, in one of two forms, where
+`earliest` is now plus the lead, the time the answer takes to come back:
 
-* busy — the schedule runs ahead of now: `SET next_free = next_free + count * interval` if
-  `next_free >= now`. An atomic addition: environments that reserve at the same moment never
-  conflict, they queue. The slots start at the old value.
-* idle — the schedule lies in the past: `SET next_free = now + count * interval` if it is
-  missing or `< now`. The slots start now.
+* busy — the schedule runs ahead of `earliest`: `SET next_free = next_free + count * interval`
+  if `next_free >= earliest`. An atomic addition: environments that reserve at the same moment
+  never conflict, they queue. The slots start at the old value.
+* idle — the schedule ends before `earliest`: `SET next_free = earliest + count * interval` if
+  it is missing or `< earliest`. The slots start at `earliest`.
+
+The lead is the last request's round trip (FIRST_LEAD before any): a slot that starts when the
+request is made would have passed by the time its answer is back (a cold environment's first
+request opens a connection; at 256 MB botocore alone takes milliseconds), and a call may be late
+for its slot by only the send tolerance. A ledger slower than MAX_LEAD is not waited for.
 
 A failed condition returns the item (ReturnValuesOnConditionCheckFailure), which says which form
 to use next, so a reservation costs one request, two when the fleet goes idle or wakes. Slots are
@@ -36,10 +42,12 @@ from dataclasses import dataclass
 from typing import Any
 
 from zego_resume.adapters.aws_clients import after_first_client, aws_client, error_code
-from zego_resume.adapters.rate_budget import LocalSchedule, Reservation
+from zego_resume.adapters.rate_budget import HORIZON, SEND_TOLERANCE, LocalSchedule, Reservation
 
 MAX_BATCH = 8  # slots per request: ~0.4 s of a 20 calls/s budget, 1/8 request per call at full rate
 RETRY_LEDGER_SECONDS = 30.0  # after a failure, pace alone this long before asking the ledger again
+FIRST_LEAD = SEND_TOLERANCE  # before any round trip is known: usable if the answer takes up to twice it
+MAX_LEAD = HORIZON  # a round trip longer than this: the ledger is too slow to wait for
 _MICROS = 1_000_000
 _MAX_FORM_SWITCHES = 3  # busy -> idle -> busy is possible when the fleet wakes; more is contention
 
@@ -48,6 +56,10 @@ logger = logging.getLogger(__name__)
 
 class LedgerUnavailable(Exception):
     """The ledger could not be used for a reservation (the name of what went wrong)."""
+
+
+class LedgerTooSlow(LedgerUnavailable):
+    """The ledger answered after the slots it could give had passed."""
 
 
 def _dynamodb_client() -> Any:
@@ -69,6 +81,7 @@ class DynamoLedger:
         fallback: LocalSchedule,
         *,
         client_factory: Callable[[], Any] = _dynamodb_client,
+        clock: Callable[[], float] = time.time,
         monotonic: Callable[[], float] = time.monotonic,
     ) -> None:
         self._table = table
@@ -78,7 +91,9 @@ class DynamoLedger:
         self._client_factory = client_factory
         self._client: Any = None
         self._client_lock = threading.Lock()
+        self._clock = clock
         self._monotonic = monotonic
+        self._lead = FIRST_LEAD  # seconds: the last request's round trip
         self._lock = threading.Lock()
         # Which form to try first. After a reservation the schedule runs ahead of now, so the next
         # one, made while the environment is busy, is likely to find it so too.
@@ -137,18 +152,22 @@ class DynamoLedger:
         return reason
 
     def _reserve_shared(self, span_us: int, now: float, latest: float) -> int | _Later:
-        """Reserve `span_us` of the schedule from its next free time: where it starts, or _Later
-        when that is after `latest`."""
+        """Reserve `span_us` of the schedule from its next free time, or from when this request's
+        answer can be back: where it starts, or _Later when that is after `latest`."""
+        self._ensure_client()  # a client still being built must not use up the lead
         # A call waits at most an invocation (15 minutes at most): a day is "no limit" in practice.
-        now_us, latest_us = round(now * _MICROS), round(min(latest, now + 86_400) * _MICROS)
-        values = {":span": _number(span_us), ":now": _number(now_us)}
+        latest_us = round(min(latest, now + 86_400) * _MICROS)
         busy = self._busy_form
         for _ in range(_MAX_FORM_SWITCHES + 1):
+            # Read again for each request: the one before it took its time.
+            now_us = round(max(now, self._clock()) * _MICROS)
+            earliest_us = min(now_us + round(self._lead * _MICROS), max(now_us, latest_us))
+            values = {":span": _number(span_us), ":earliest": _number(earliest_us)}
             try:
                 if busy:
                     answer = self._update(
                         "SET next_free = next_free + :span",
-                        "next_free >= :now AND next_free <= :latest",
+                        "next_free >= :earliest AND next_free <= :latest",
                         {**values, ":latest": _number(latest_us)},
                         returns="UPDATED_OLD",
                     )
@@ -156,12 +175,12 @@ class DynamoLedger:
                 else:
                     self._update(
                         "SET next_free = :end",
-                        "attribute_not_exists(next_free) OR next_free < :now",
-                        {":end": _number(now_us + span_us), ":now": values[":now"]},
+                        "attribute_not_exists(next_free) OR next_free < :earliest",
+                        {":end": _number(earliest_us + span_us), ":earliest": values[":earliest"]},
                     )
-                    start_us = now_us
+                    start_us = earliest_us
             except _ConditionFailed as failed:
-                busy = failed.next_free is not None and failed.next_free >= now_us
+                busy = failed.next_free is not None and failed.next_free >= earliest_us
                 if busy and failed.next_free is not None and failed.next_free > latest_us:
                     self._busy_form = True
                     return _Later(failed.next_free)  # after this call's latest start
@@ -177,6 +196,7 @@ class DynamoLedger:
         self.requests += 1
         # The error is raised outside `except`: botocore's exception is not needed, only the item.
         failed: _ConditionFailed | None = None
+        sent = self._monotonic()
         try:
             answer: dict[str, Any] = client.update_item(
                 TableName=self._table,
@@ -191,6 +211,10 @@ class DynamoLedger:
             if error_code(error) != "ConditionalCheckFailedException":
                 raise
             failed = _ConditionFailed(_next_free(getattr(error, "response", {}).get("Item")))
+        round_trip = self._monotonic() - sent
+        if round_trip > MAX_LEAD:
+            raise LedgerTooSlow(f"the ledger answered in {round_trip:.3f} s")
+        self._lead = round_trip
         if failed is not None:
             raise failed
         return answer
