@@ -1,11 +1,13 @@
-"""Cold start: ours and the idiomatic baseline (bench/baseline_idiomatic.py) from .venv, and both
-as built (the package benchmark's `sam build`, read-only, shipped .pyc), in interleaved rounds;
-and where the import time goes (`python -X importtime`)."""
+"""Cold start: ours and the idiomatic baseline (bench/baseline_idiomatic.py) from .venv, and as
+built (the package benchmark's `sam build`, read-only, shipped .pyc): both, ours with the fleet's
+rate ledger on (the template's default), and the libraries' floor (bench/floor_libraries.py), in
+interleaved rounds; and where the import time goes (`python -X importtime`)."""
 
 from __future__ import annotations
 
 import shutil
 import subprocess
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -22,6 +24,7 @@ from bench.common import (
     median,
     now_ms,
 )
+from bench.fleet import rate_ledger
 from bench.services import EmulatorProcess
 from devkit import toolchain
 
@@ -32,14 +35,25 @@ from .package import build_quietly
 FAR_SETUP_SECONDS = 0.1
 
 
+@dataclass(frozen=True)
+class Target:
+    """One handler to start cold: its module, what goes first on sys.path, the interpreter's
+    flags and environment variables beyond the function's."""
+
+    module: str
+    paths: list[Path]
+    flags: list[str] = field(default_factory=list)
+    env: dict[str, str] = field(default_factory=dict)
+
+
 def cold_start(context: Context) -> list[Row]:
-    """Four targets measured in the same rounds, each round in a different order: ours and the
-    idiomatic baseline from .venv (warm .pyc), and both as built (as Lambda runs them)."""
+    """Every target measured in the same rounds, each round in a different order: ours and the
+    idiomatic baseline from .venv (warm .pyc), and as built (as Lambda runs them)."""
     emulator = context.services.emulator(ZEGO_RATE_LIMIT)
     emulator.set_latency(0.0)
-    targets: dict[str, tuple[str, list[Path], list[str]]] = {
-        "ours": ("app", [FUNCTION_DIR], []),
-        "baseline": ("baseline_idiomatic", [BENCH], []),
+    targets = {
+        "ours": Target("app", [FUNCTION_DIR]),
+        "baseline": Target("baseline_idiomatic", [BENCH]),
     }
     build = context.build or build_quietly(context)
     if build is not None:
@@ -49,25 +63,35 @@ def cold_start(context: Context) -> list[Row]:
         # from `sam build`; the baseline's code compiled the same way, on the whole layer
         # (the same lock, built by the same Makefile, not pruned: it imports Powertools'
         # batch and parameters utilities). boto3 keeps its .pyc: the runtime's is precompiled.
+        # The floor runs on our layer: it imports what the function imports.
         flags = ["-I", "-S", "-B"]
         runtime = _runtime_boto3(context)
-        targets["oursBuilt"] = (
-            "app",
-            [Path(build["functionDir"]), Path(build["layerDir"]) / "python", runtime],
-            flags,
+        layer = Path(build["layerDir"]) / "python"
+        ours_built = [Path(build["functionDir"]), layer, runtime]
+        targets["oursBuilt"] = Target("app", ours_built, flags)
+        # One table for every round: each run's reservation has passed before the next starts,
+        # so every cold start finds the fleet idle, as a first invocation after a quiet spell.
+        ledger = {"ZEGO_RATE_LEDGER_TABLE": rate_ledger(context.services)}
+        targets["oursBuiltLedger"] = Target("app", ours_built, flags, ledger)
+        targets["floorBuilt"] = Target(
+            "floor_libraries", [_compiled_alone(context, "floor_libraries.py"), layer, runtime], flags
         )
-        targets["baselineBuilt"] = (
-            "baseline_idiomatic",
-            [_baseline_as_built(context), Path(build["wholeLayerDir"]) / "python", runtime],
-            flags,
-        )
+        baseline = _compiled_alone(context, "baseline_idiomatic.py")
+        whole_layer = Path(build["wholeLayerDir"]) / "python"
+        targets["baselineBuilt"] = Target("baseline_idiomatic", [baseline, whole_layer, runtime], flags)
     runs = _interleaved_cold_runs(context, emulator, targets)
     venv = "the project's .venv (.pyc cached)"
     rows = [_ratio_row("cold start", venv, runs["ours"], runs["baseline"], "baseline", 0.8)]
-    context.importtime["ours"] = _importtime(context, emulator, *targets["ours"])
-    context.importtime["baseline"] = _importtime(context, emulator, *targets["baseline"])
+    context.importtime["ours"] = _importtime(context, emulator, targets["ours"])
+    context.importtime["baseline"] = _importtime(context, emulator, targets["baseline"])
     if build is None:
-        for name in ("cold start, as built", "bytecode: as built vs .venv"):
+        for name in (
+            "cold start, as built",
+            "bytecode: as built vs .venv",
+            "cold start, as built, ledger on",
+            "cold start: the libraries' floor",
+            "cold start: ours vs the floor",
+        ):
             rows.append(Row(name, "`sam build` output", status="skipped", measured="skipped: run make tools"))
         return rows
     built = "`sam build` output, read-only (-B), shipped .pyc"
@@ -92,15 +116,43 @@ def cold_start(context: Context) -> list[Row]:
             judged_on="importAndFirstEvent",
         )
     )
-    context.importtime["oursAsBuilt"] = _importtime(context, emulator, *targets["oursBuilt"])
-    context.importtime["baselineAsBuilt"] = _importtime(context, emulator, *targets["baselineBuilt"])
+    rows.append(
+        _ratio_row(
+            "cold start, as built, ledger on",
+            f"{built}, with the fleet's rate ledger (the template's default; the fleet idle)",
+            runs["oursBuiltLedger"],
+            runs["baselineBuilt"],
+            "baseline built alike",
+            None,
+        )
+    )
+    rows.append(
+        _ratio_row(
+            "cold start: the libraries' floor",
+            f"{built}: bench/floor_libraries.py, the least work on the function's own libraries",
+            runs["floorBuilt"],
+            runs["baselineBuilt"],
+            "baseline built alike",
+            None,
+        )
+    )
+    rows.append(
+        _ratio_row(
+            "cold start: ours vs the floor",
+            f"{built}: our code's own cost on top of the libraries'",
+            runs["oursBuilt"],
+            runs["floorBuilt"],
+            "the floor",
+            None,
+        )
+    )
+    context.importtime["oursAsBuilt"] = _importtime(context, emulator, targets["oursBuilt"])
+    context.importtime["baselineAsBuilt"] = _importtime(context, emulator, targets["baselineBuilt"])
     rows.append(_far_zego_row(context, emulator, targets))
     return rows
 
 
-def _far_zego_row(
-    context: Context, emulator: EmulatorProcess, targets: dict[str, tuple[str, list[Path], list[str]]]
-) -> Row:
+def _far_zego_row(context: Context, emulator: EmulatorProcess, targets: dict[str, Target]) -> Row:
     """Both as built again, with ZEGO's connection set-up taking FAR_SETUP_SECONDS, as Lambda
     meets it: on loopback the handshakes cost nothing, and what overlaps them is not seen."""
     emulator.set_connection_setup_delay(FAR_SETUP_SECONDS)
@@ -119,12 +171,12 @@ def _far_zego_row(
     )
 
 
-def _baseline_as_built(context: Context) -> Path:
-    """The idiomatic baseline's code alone, with bytecode compiled as our Makefiles compile it."""
-    directory = context.workdir / "baseline-as-built"
+def _compiled_alone(context: Context, name: str) -> Path:
+    """A directory with bench/`name` alone, its bytecode compiled as our Makefiles compile it."""
+    directory = context.workdir / f"as-built-{Path(name).stem}"
     if not directory.exists():
         directory.mkdir()
-        shutil.copy2(BENCH / "baseline_idiomatic.py", directory)
+        shutil.copy2(BENCH / name, directory)
         subprocess.run(  # noqa: S603 - python3.12's own compileall
             [
                 str(toolchain.python312()),
@@ -159,14 +211,12 @@ def _cold_event(context: Context) -> dict[str, Any]:
     return workloads.sqs_event([request], sent_timestamp=now_ms())
 
 
-def _cold_run(
-    context: Context, emulator: EmulatorProcess, module: str, paths: list[Path], python_flags: list[str]
-) -> dict[str, Any]:
-    spec = driver_spec(module, paths, [_cold_event(context)])
-    child = context.ours(spec, emulator, ZEGO_RATE_LIMIT, python_flags=python_flags)
+def _cold_run(context: Context, emulator: EmulatorProcess, target: Target) -> dict[str, Any]:
+    spec = driver_spec(target.module, target.paths, [_cold_event(context)])
+    child = context.ours(spec, emulator, ZEGO_RATE_LIMIT, python_flags=target.flags, **target.env)
     event = child.result["events"][0]
     if event.get("batchItemFailures") != 0:
-        raise BenchError(f"{module} failed its cold-start event: {event}")
+        raise BenchError(f"{target.module} failed its cold-start event: {event}")
     return {
         # Lambda's cold start ends when the first answer is ready; the interpreter's exit
         # (tearing down boto3's objects: tens of ms) never happens on its request path.
@@ -185,12 +235,12 @@ def _cold_run(
 
 
 def _interleaved_cold_runs(
-    context: Context, emulator: EmulatorProcess, targets: dict[str, tuple[str, list[Path], list[str]]]
+    context: Context, emulator: EmulatorProcess, targets: dict[str, Target]
 ) -> dict[str, list[dict[str, Any]]]:
     """`context.runs` rounds; each round runs every target once, the order rotating from round to
     round so that no target always follows the same one (the machine's state drifts)."""
     for target in targets.values():  # warm the page cache (and .venv's .pyc); not counted
-        _cold_run(context, emulator, *target)
+        _cold_run(context, emulator, target)
     labels = list(targets)
     runs: dict[str, list[dict[str, Any]]] = {label: [] for label in labels}
     for number in range(context.runs):
@@ -199,7 +249,7 @@ def _interleaved_cold_runs(
         if number // len(labels) % 2:
             order.reverse()
         for label in order:
-            runs[label].append(_cold_run(context, emulator, *targets[label]))
+            runs[label].append(_cold_run(context, emulator, targets[label]))
     return runs
 
 
@@ -253,11 +303,11 @@ def _ratio_row(
     return row
 
 
-def _importtime(
-    context: Context, emulator: EmulatorProcess, module: str, paths: list[Path], python_flags: list[str]
-) -> dict[str, Any]:
-    spec = driver_spec(module, paths, [_cold_event(context)])
-    child = context.ours(spec, emulator, ZEGO_RATE_LIMIT, python_flags=[*python_flags, "-X", "importtime"])
+def _importtime(context: Context, emulator: EmulatorProcess, target: Target) -> dict[str, Any]:
+    spec = driver_spec(target.module, target.paths, [_cold_event(context)])
+    child = context.ours(
+        spec, emulator, ZEGO_RATE_LIMIT, python_flags=[*target.flags, "-X", "importtime"], **target.env
+    )
     return importtime.summary(importtime.parse(child.stderr))
 
 
