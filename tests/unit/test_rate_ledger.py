@@ -385,6 +385,24 @@ def test_the_lead_learns_the_ledgers_round_trip(clock: FakeClock) -> None:
     assert env.dispenser.stats.taken == 6
 
 
+def test_a_fast_round_trip_does_not_shorten_the_lead_below_the_first(clock: FakeClock) -> None:
+    # Given an environment whose ledger answered in 2 ms, and a fleet booked until 5 ms from now
+    table = FakeTable(clock)
+    table.latency = 0.002
+    warm, other = Cold(table, clock), Cold(table, clock)
+    warm.call()
+    clock.advance(2.0)
+    other.call()
+    clock.advance(table.items[KEY] / 1_000_000 - clock() - 0.005)
+    # When its next request takes 25 ms (a pooled connection closed while idle, say)
+    table.latency = 0.025
+    warm.call()
+    # Then the booking's end, 5 ms ahead, was not taken as its slot (it would have passed by the
+    # time the answer came back): no slot given up
+    assert warm.wasted == 0
+    assert warm.dispenser.stats.taken == 2
+
+
 def test_a_ledger_slower_than_the_longest_lead_is_not_waited_for(clock: FakeClock) -> None:
     # Given a ledger whose answer comes back later than any slot it could give would still be
     # usable (a request that nearly timed out)

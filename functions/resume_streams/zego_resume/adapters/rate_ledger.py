@@ -11,7 +11,7 @@ consecutive slots `interval` apart with one conditional UpdateItem, in one of tw
 * idle — the schedule ends before `earliest`: `SET next_free = earliest + count * interval` if
   it is missing or `< earliest`. The slots start at `earliest`.
 
-The lead is the last request's round trip (FIRST_LEAD before any): a slot that starts when the
+The lead is the last request's round trip, never less than FIRST_LEAD: a slot that starts when the
 request is made would have passed by the time its answer is back (a cold environment's first
 request opens a connection; at 256 MB botocore alone takes milliseconds), and a call may be late
 for its slot by only the send tolerance. A ledger slower than MAX_LEAD is not waited for.
@@ -46,7 +46,7 @@ from zego_resume.adapters.rate_budget import HORIZON, SEND_TOLERANCE, LocalSched
 
 MAX_BATCH = 8  # slots per request: ~0.4 s of a 20 calls/s budget, 1/8 request per call at full rate
 RETRY_LEDGER_SECONDS = 30.0  # after a failure, pace alone this long before asking the ledger again
-FIRST_LEAD = SEND_TOLERANCE  # before any round trip is known: usable if the answer takes up to twice it
+FIRST_LEAD = SEND_TOLERANCE  # the least lead: usable if the answer takes up to twice it
 MAX_LEAD = HORIZON  # a round trip longer than this: the ledger is too slow to wait for
 _MICROS = 1_000_000
 _MAX_FORM_SWITCHES = 3  # busy -> idle -> busy is possible when the fleet wakes; more is contention
@@ -93,7 +93,7 @@ class DynamoLedger:
         self._client_lock = threading.Lock()
         self._clock = clock
         self._monotonic = monotonic
-        self._lead = FIRST_LEAD  # seconds: the last request's round trip
+        self._lead = FIRST_LEAD  # seconds: the last request's round trip, at least FIRST_LEAD
         self._lock = threading.Lock()
         # Which form to try first. After a reservation the schedule runs ahead of now, so the next
         # one, made while the environment is busy, is likely to find it so too.
@@ -214,7 +214,9 @@ class DynamoLedger:
         round_trip = self._monotonic() - sent
         if round_trip > MAX_LEAD:
             raise LedgerTooSlow(f"the ledger answered in {round_trip:.3f} s")
-        self._lead = round_trip
+        # Never below the first lead: one fast answer must not leave the next, slower one (a
+        # connection reopened after an idle spell) a slot that has passed when it is back.
+        self._lead = max(round_trip, FIRST_LEAD)
         if failed is not None:
             raise failed
         return answer
